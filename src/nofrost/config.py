@@ -1,0 +1,321 @@
+"""The one typed config that flows from the CLI to the trainer to the report.
+
+A config is built from a YAML preset (``presets/<name>.yaml``), optionally a user YAML file on
+top, then ``--set section.key=value`` overrides. Every layer is validated against the
+dataclasses below: an unknown key, a value of the wrong type or one out of range is an error
+that names the key and says what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from nofrost.epsilon import parse_eps
+
+
+class ConfigError(ValueError):
+    """A config key, type or value that is not allowed."""
+
+
+@dataclass
+class DataConfig:
+    name: str = "cifar10-mini"
+    root: str | None = None
+    train_n: int | None = None  # use a class-stratified subset of the training split
+    eval_n: int = 500  # held-out examples evaluated after each epoch
+    image_size: int | None = None  # ImageNet-style datasets only
+    workers: int = 0
+
+    def validate(self) -> None:
+        _check(self.train_n is None or self.train_n > 0, "data.train_n", "a positive integer or null")
+        _check(self.eval_n >= 0, "data.eval_n", "a non-negative integer")
+        _check(self.workers >= 0, "data.workers", "a non-negative integer")
+
+
+@dataclass
+class ModelConfig:
+    name: str = "cifar_resnet10"
+    norm: str | None = None  # None keeps the model's default; "bn", "in", "gn", "none"
+    width: int | None = None
+    dropout: float = 0.0
+    drop_path: float = 0.0
+
+    def validate(self) -> None:
+        _check(0 <= self.dropout < 1, "model.dropout", "a probability in [0, 1)")
+        _check(0 <= self.drop_path < 1, "model.drop_path", "a probability in [0, 1)")
+        _check(self.width is None or self.width > 0, "model.width", "a positive integer or null")
+
+
+@dataclass
+class AttackConfig:
+    """The attack that makes training's adversarial examples (ℓ∞ PGD)."""
+
+    eps: float = 8 / 255
+    steps: int = 10
+    step_size: float | None = None  # None: min(1.25·eps, eps + 4/255) / steps
+    eval_mode: bool = True  # generate x* with the model in eval mode, as the reference code does
+    precision: str = "fp32"  # "fp32" or "bf16" (bf16 autocast on CUDA)
+
+    def validate(self) -> None:
+        _check(self.steps >= 1, "attack.steps", "an integer >= 1")
+        _check(self.step_size is None or self.step_size > 0, "attack.step_size", "a positive number or null")
+        _check(self.precision in ("fp32", "bf16"), "attack.precision", "'fp32' or 'bf16'")
+
+
+@dataclass
+class MethodConfig:
+    name: str = "sat"
+    lam: float | None = None  # weight of the adversarial loss; None: the method's default
+
+    def validate(self) -> None:
+        _check(self.lam is None or 0 <= self.lam <= 1, "method.lam", "a number in [0, 1]")
+
+
+@dataclass
+class OptimConfig:
+    epochs: int = 10
+    batch_size: int = 128  # the global batch: split across processes under torchrun
+    lr: float = 0.1
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 5e-4
+    label_smoothing: float = 0.0
+    warmup_epochs: float = 0.0
+    agc_clip: float | None = None  # adaptive gradient clipping λ (Brock et al. 2021b); None: off
+
+    def validate(self) -> None:
+        _check(self.epochs >= 1, "optim.epochs", "an integer >= 1")
+        _check(self.batch_size >= 1, "optim.batch_size", "an integer >= 1")
+        _check(self.lr > 0, "optim.lr", "a positive number")
+        _check(0 <= self.momentum < 1, "optim.momentum", "a number in [0, 1)")
+        _check(self.weight_decay >= 0, "optim.weight_decay", "a non-negative number")
+        _check(0 <= self.label_smoothing < 1, "optim.label_smoothing", "a number in [0, 1)")
+        _check(0 <= self.warmup_epochs < self.epochs, "optim.warmup_epochs", "a number in [0, epochs)")
+        _check(self.agc_clip is None or self.agc_clip > 0, "optim.agc_clip", "a positive number or null")
+
+
+@dataclass
+class RuntimeConfig:
+    seed: int = 0
+    device: str = "auto"  # "auto" (CUDA when available), "cpu", "cuda", "cuda:1", ...
+    bf16: bool = True  # bf16 autocast for the training step on CUDA (ignored on CPU)
+    channels_last: bool = True  # on CUDA
+    compile: bool = False
+
+    def validate(self) -> None:
+        _check(
+            self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
+            "runtime.device",
+            "'auto', 'cpu' or 'cuda[:N]'",
+        )
+
+
+@dataclass
+class EvalConfig:
+    """Evaluation after training (and in `nofrost evaluate` when given a run)."""
+
+    attacks: list[str] = field(default_factory=lambda: ["pgd"])  # specs, e.g. "pgd:steps=50:restarts=5"
+    n: int = 1000
+    batch_size: int = 256
+
+    def validate(self) -> None:
+        _check(self.n >= 1, "eval.n", "an integer >= 1")
+        _check(self.batch_size >= 1, "eval.batch_size", "an integer >= 1")
+
+
+@dataclass
+class Config:
+    name: str = "custom"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    method: MethodConfig = field(default_factory=MethodConfig)
+    attack: AttackConfig = field(default_factory=AttackConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def validate(self) -> "Config":
+        for f in dataclasses.fields(self):
+            section = getattr(self, f.name)
+            if dataclasses.is_dataclass(section):
+                section.validate()
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _check(ok: bool, key: str, allowed: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key}: must be {allowed}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Building configs from dicts, YAML files, presets and overrides
+
+
+def _coerce(value: Any, hint: Any, key: str) -> Any:
+    """Check ``value`` against the type ``hint``; convert where it is unambiguous."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(hint)
+        if value is None:
+            if type(None) in options:
+                return None
+            raise ConfigError(f"{key}: must not be null")
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _coerce(value, option, key)
+            except ConfigError as err:
+                errors.append(str(err))
+        raise ConfigError(errors[0])
+    if origin is list:
+        (item_hint,) = typing.get_args(hint)
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}: must be a list, got {value!r}")
+        return [_coerce(v, item_hint, f"{key}[{i}]") for i, v in enumerate(value)]
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
+            return value.lower() in ("true", "yes", "1")
+        raise ConfigError(f"{key}: must be true or false, got {value!r}")
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise ConfigError(f"{key}: must be an integer, got {value!r}")
+        try:
+            return int(value)
+        except ValueError:
+            raise ConfigError(f"{key}: must be an integer, got {value!r}") from None
+    if hint is float:
+        if key.endswith("eps") or key.endswith("step_size"):
+            try:
+                return parse_eps(value, what=key)
+            except ValueError as err:
+                raise ConfigError(str(err)) from None
+        if isinstance(value, bool):
+            raise ConfigError(f"{key}: must be a number, got {value!r}")
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{key}: must be a number, got {value!r}") from None
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: must be a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported config type {hint!r} for {key}")
+
+
+def _build(cls: type, data: dict[str, Any], prefix: str, base: Any | None = None) -> Any:
+    """Instantiate dataclass ``cls`` from ``data`` laid over ``base`` (or the defaults)."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix or 'config'}: must be a mapping of keys to values, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        where = prefix or "config"
+        raise ConfigError(
+            f"unknown key {prefix + unknown[0] if prefix else unknown[0]!r} in {where}; "
+            f"allowed keys: {', '.join(names)}"
+        )
+    values = {}
+    for name in names:
+        current = getattr(base, name) if base is not None else None
+        if dataclasses.is_dataclass(hints[name]):
+            values[name] = _build(hints[name], data.get(name, {}), f"{prefix}{name}.", current)
+        elif name in data:
+            values[name] = _coerce(data[name], hints[name], prefix + name)
+        elif base is not None:
+            values[name] = current
+    return cls(**values)
+
+
+def config_from_dict(data: dict[str, Any], base: Config | None = None) -> Config:
+    """Build and validate a Config from a nested dict laid over ``base`` (or the defaults)."""
+    return _build(Config, data or {}, "", base).validate()
+
+
+def parse_override(text: str) -> dict[str, Any]:
+    """Turn ``"a.b=value"`` into ``{"a": {"b": value}}`` (value parsed as YAML)."""
+    if "=" not in text:
+        raise ConfigError(f"--set {text!r}: expected section.key=value, e.g. optim.epochs=5")
+    key, raw = text.split("=", 1)
+    parts = [p for p in key.strip().split(".") if p]
+    if not parts:
+        raise ConfigError(f"--set {text!r}: the key is empty")
+    # eps-like values such as 8/255 stay strings; everything else is read as YAML (numbers, null).
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    nested: dict[str, Any] = {parts[-1]: value}
+    for part in reversed(parts[:-1]):
+        nested = {part: nested}
+    return nested
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def list_presets() -> list[str]:
+    folder = resources.files("nofrost") / "presets"
+    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def _read_yaml(path: Path | Any, what: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{what} is not valid YAML: {err}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{what} must hold a mapping of sections, got {type(data).__name__}")
+    return data
+
+
+def load_config(
+    preset: str | None = None,
+    file: str | Path | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+) -> Config:
+    """Resolve preset → file → ``--set`` overrides into one validated Config."""
+    data: dict[str, Any] = {}
+    if preset is not None:
+        if preset not in list_presets():
+            raise ConfigError(f"unknown preset {preset!r}; available: {', '.join(list_presets())}")
+        data = _read_yaml(resources.files("nofrost") / "presets" / f"{preset}.yaml", f"preset {preset!r}")
+        data.setdefault("name", preset)
+    if file is not None:
+        path = Path(file)
+        if not path.is_file():
+            raise ConfigError(f"config file {str(path)!r} does not exist")
+        data = _merge(data, _read_yaml(path, f"config file {str(path)!r}"))
+    for text in overrides:
+        data = _merge(data, parse_override(text))
+    return config_from_dict(data)
+
+
+def save_config(config: Config, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
