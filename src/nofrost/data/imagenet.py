@@ -1,0 +1,69 @@
+"""ImageNet from ``train/`` and ``val/`` folders of class folders (torchvision ImageFolder)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from torch import Tensor
+from torchvision import transforms as T
+from torchvision.datasets import ImageFolder
+
+from nofrost.data.info import imagenet_classes
+
+IMAGENET_LAYOUT = (
+    "expected <root>/train/<wnid>/*.JPEG and <root>/val/<wnid>/*.JPEG "
+    "(torchvision ImageFolder layout)"
+)
+CROP_FRACTION = 0.875
+
+
+class ImageNetFolder(ImageFolder):
+    """An ImageFolder whose labels are ImageNet-1k indices when the class folders are WNIDs.
+
+    If every class folder is an ImageNet-1k WNID (any subset of the 1,000), ``targets`` are the
+    standard sorted-WNID indices, ``classes`` lists all 1,000 class names and ``class_to_idx``
+    maps each present WNID to its index. If no folder is a WNID it behaves like ImageFolder
+    (sorted folder order, ``classes`` = folder names). A mix of both raises ValueError.
+    ``augment`` records which transform the dataset was built with.
+    """
+
+    def __init__(self, root: Path, transform: Callable[..., Tensor], *, augment: bool) -> None:
+        self.augment = augment
+        super().__init__(str(root), transform=transform)
+
+    def find_classes(self, directory: str | Path) -> tuple[list[str], dict[str, int]]:
+        folders = sorted(entry.name for entry in os.scandir(directory) if entry.is_dir())
+        if not folders:
+            raise FileNotFoundError(f"no class folders in {directory}; {IMAGENET_LAYOUT}")
+        wnids, names = imagenet_classes()
+        index = {wnid: i for i, wnid in enumerate(wnids)}
+        unknown = [f for f in folders if f not in index]
+        if len(unknown) == len(folders):
+            return folders, {f: i for i, f in enumerate(folders)}
+        if unknown:
+            raise ValueError(
+                f"{directory} mixes ImageNet WNID class folders with others ({unknown[:5]}); "
+                "expected only WNID folders (labels follow the 1k index) or none (sorted order)"
+            )
+        return list(names), {f: index[f] for f in folders}
+
+
+def imagenet_transform(image_size: int, augment: bool) -> Callable[..., Tensor]:
+    """RandomResizedCrop + flip for training; resize to ``size / 0.875`` + center crop otherwise."""
+    if augment:
+        steps = [T.RandomResizedCrop(image_size), T.RandomHorizontalFlip()]
+    else:
+        steps = [T.Resize(round(image_size / CROP_FRACTION)), T.CenterCrop(image_size)]
+    return T.Compose([*steps, T.ToTensor()])
+
+
+def load_imagenet(root: Path, split: str, *, augment: bool, image_size: int) -> ImageNetFolder:
+    """The ``split`` (``train`` or ``val``) folder under ``root``, images ``image_size`` square."""
+    if not root.is_dir():
+        raise FileNotFoundError(f"ImageNet root {root} is not a folder; {IMAGENET_LAYOUT}")
+    folder = root / split
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no ImageNet {split} folder at {folder}; {IMAGENET_LAYOUT}")
+    return ImageNetFolder(folder, imagenet_transform(image_size, augment), augment=augment)

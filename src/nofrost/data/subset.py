@@ -1,0 +1,48 @@
+"""Class-balanced, deterministic subsets."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Subset
+
+from nofrost.data.tensor_dataset import TensorImageDataset
+
+
+def stratified_subset(dataset: Dataset, n: int, seed: int = 0) -> Dataset:
+    """``n`` examples spread as evenly as possible over the classes present, chosen by ``seed``.
+
+    Every class gets ``n // k`` or ``n // k + 1`` examples (k classes); a class with too few
+    examples gives all it has and the others make up the difference. Examples keep the
+    dataset's order. A TensorImageDataset gives a TensorImageDataset (so batched loading still
+    applies); any other dataset with ``targets`` (or a Subset of one) gives a Subset.
+    """
+    targets = dataset_targets(dataset)
+    if not 0 < n <= len(targets):
+        raise ValueError(
+            f"stratified_subset: n must be in [1, {len(targets)}] (the dataset size), got {n}"
+        )
+    rng = np.random.default_rng(seed)
+    shuffled = rng.permutation(len(targets))
+    by_class = shuffled[np.argsort(targets[shuffled], kind="stable")]  # grouped, random within
+    labels = targets[by_class]
+    rank_in_class = np.arange(len(labels)) - np.searchsorted(labels, labels, side="left")
+    class_priority = rng.permutation(int(labels.max()) + 1)[labels]
+    # Round robin: each class's first pick, then each class's second, ... (lexsort: last key first).
+    chosen = np.sort(by_class[np.lexsort((class_priority, rank_in_class))[:n]])
+    if isinstance(dataset, TensorImageDataset):
+        return dataset.subset(torch.from_numpy(chosen))
+    return Subset(dataset, chosen.tolist())
+
+
+def dataset_targets(dataset: Dataset) -> np.ndarray:
+    """The int64 labels of ``dataset`` (its ``targets``; through any Subset wrappers)."""
+    if isinstance(dataset, Subset):
+        return dataset_targets(dataset.dataset)[np.asarray(dataset.indices, dtype=np.int64)]
+    targets = getattr(dataset, "targets", None)
+    if targets is None:
+        raise TypeError(
+            f"expected a dataset with a `targets` attribute (one label per example), "
+            f"got {type(dataset).__name__}"
+        )
+    return np.asarray(targets, dtype=np.int64)
