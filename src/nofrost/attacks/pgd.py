@@ -1,0 +1,224 @@
+"""ℓ∞ projected gradient descent (PGD), untargeted and targeted.
+
+PGD: A. Madry, A. Makelov, L. Schmidt, D. Tsipras, A. Vladu, "Towards Deep Learning Models
+Resistant to Adversarial Attacks", ICLR 2018. Start at a uniformly random point of the ε-ball,
+take steps of size α along the sign of the input gradient of the cross-entropy loss and
+project back onto the ε-ball ∩ [0, 1] after each step.
+
+PGD^T (``pgd-t``): the targeted variant used in the NoFrost paper (H. Wang, A. Zhang, S. Zheng,
+X. Shi, M. Li, Z. Wang, "Removing Batch Normalization Boosts Adversarial Training", ICML 2022):
+each image is pushed toward a uniformly random class other than its label by *minimising* the
+cross-entropy to that target.
+
+This is the hot loop of adversarial training, so the step loop contains no host
+synchronisation (no ``.item()``, no Python branching on tensor values). All validation, which
+does synchronise, happens once: before the loop, and on the first forward pass (to check the
+labels against the width of the model's logits).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from nofrost.attacks._common import (
+    attack_mode,
+    autocast,
+    check_attack_inputs,
+    check_generator,
+    check_labels,
+    check_labels_in_range,
+    check_logits_and_labels,
+    check_positive_int,
+    check_precision,
+    check_same_device,
+    check_step_size,
+    input_gradient,
+    linf_bounds,
+    random_targets,
+    uniform_like,
+)
+from nofrost.attacks._registry import register_attack
+
+__all__ = ["default_step_size", "pgd_attack", "pgd_targeted_attack"]
+
+
+def default_step_size(eps: float, steps: int) -> float:
+    """``min(1.25 ε, ε + 4/255) / steps``, the step size of the NoFrost reference code.
+
+    The total path length slightly exceeds ε so that, from a random start, PGD can still reach
+    the opposite face of the ε-ball; for large ε the excess is capped at 4/255.
+    """
+    return min(1.25 * eps, eps + 4 / 255) / steps
+
+
+@register_attack("pgd")
+def pgd_attack(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    eps: float,
+    *,
+    steps: int = 10,
+    step_size: float | None = None,
+    restarts: int = 1,
+    random_start: bool = True,
+    targeted: bool = False,
+    target: Tensor | None = None,
+    generator: torch.Generator | None = None,
+    precision: str = "fp32",
+    train_mode: bool = False,
+    num_classes: int | None = None,
+) -> Tensor:
+    """ℓ∞ PGD (Madry et al., ICLR 2018) on the cross-entropy loss; returns ``x_adv``.
+
+    Args:
+        model: maps (N, C, H, W) images in [0, 1] to (N, K) logits.
+        x: float images (N, C, H, W) in [0, 1].
+        y: int64 labels (N,).
+        eps: ℓ∞ radius as a fraction of the pixel range (8/255, not 8).
+        steps: gradient steps per restart.
+        step_size: α; default :func:`default_step_size` ``(eps, steps)``.
+        restarts: independent random restarts. Each image keeps the first restart's
+            adversarial that fools the model (untargeted: misclassified; targeted: classified
+            as the target), otherwise the last restart's. ``restarts=1`` costs no extra forward.
+        random_start: start uniformly at random in the ε-ball (else at ``x``).
+        targeted: minimise the cross-entropy to ``target`` instead of maximising it to ``y``.
+        target: int64 (N,) target classes for ``targeted=True``; if omitted, a uniformly
+            random class ≠ y per image (:func:`random_targets`). Random targets are drawn from
+            ``generator`` *before* the random start, so ``random_targets(y, K, g)`` with an
+            equally seeded ``g`` reproduces them.
+        generator: source of all randomness, for reproducible ``x_adv``.
+        precision: ``"fp32"`` or ``"bf16"`` forward passes (see :func:`autocast`).
+        train_mode: keep every submodule in its current train/eval mode instead of eval mode
+            (for training-time attacks that should see e.g. batch statistics).
+        num_classes: the model's number of classes if known; otherwise the width of the
+            logits on the first forward pass is used to check the labels.
+
+    Returns:
+        ``x_adv`` with the shape and dtype of ``x``, in [0, 1] and within ``eps`` of ``x``
+        (detached). The model's parameters, ``requires_grad`` flags and train/eval modes are
+        restored on return, also if the attack raises.
+    """
+    # ---- validation, all up front --------------------------------------------------------
+    eps, num_classes = check_attack_inputs(model, x, y, eps, num_classes)
+    steps = check_positive_int(steps, "steps")
+    restarts = check_positive_int(restarts, "restarts")
+    step_size = default_step_size(eps, steps) if step_size is None else check_step_size(step_size)
+    check_precision(precision)
+    check_generator(generator)
+    n = x.shape[0]
+    if target is not None:
+        if not targeted:
+            raise ValueError(
+                "a target was given but targeted=False; pass targeted=True (or use 'pgd-t') "
+                "for a targeted attack"
+            )
+        check_labels(target, n, what="target")
+        check_same_device(x, target, what="target")
+        if num_classes is not None:
+            check_labels_in_range(target, num_classes, what="target")
+
+    x0 = x.detach()
+    if n == 0:
+        return x0.clone()
+    lo, hi = linf_bounds(x0, eps)  # the projection in the loop is then one clamp
+    signed_step = -step_size if targeted else step_size  # descend to the target, ascend on y
+
+    with attack_mode(model, train_mode=train_mode), torch.enable_grad():
+        precision_ctx = autocast(precision, x0.device)
+        labels = target if targeted else y
+        checked = num_classes is not None and (target is not None or not targeted)
+        if targeted and target is None:
+            if num_classes is None:
+                # The number of classes is needed before the random start (targets are drawn
+                # first); learn it and check the labels with one clean forward pass.
+                with torch.no_grad(), precision_ctx:
+                    num_classes = check_logits_and_labels(model(x0), y)
+            labels = random_targets(y, num_classes, generator)
+            checked = True
+        assert labels is not None
+
+        best: Tensor | None = None
+        found: Tensor | None = None
+        for restart in range(restarts):
+            if random_start:
+                x_adv = torch.clamp(x0 + uniform_like(x0, -eps, eps, generator), min=lo, max=hi)
+            else:
+                x_adv = x0.clone()
+
+            for _ in range(steps):  # hot loop: no host synchronisation below
+                x_adv.requires_grad_(True)
+                with precision_ctx:
+                    logits = model(x_adv)
+                if not checked:  # first forward only: check labels against the logits' width
+                    check_logits_and_labels(logits, y, target)
+                    checked = True
+                # fp32 loss even under bf16 autocast; "sum" keeps per-image gradients
+                # independent of the batch size (only their sign is used anyway).
+                loss = F.cross_entropy(logits.float(), labels, reduction="sum")
+                grad = input_gradient(loss, x_adv)
+                x_adv = torch.clamp(x_adv.detach() + signed_step * grad.sign(), min=lo, max=hi)
+
+            x_adv = x_adv.detach()
+            if restarts == 1:
+                return x_adv
+
+            with torch.no_grad(), precision_ctx:
+                pred = model(x_adv).argmax(dim=1)
+            success = pred == labels if targeted else pred != y
+            if best is None or found is None:
+                best, found = x_adv, success
+            else:
+                # Images not yet fooled take this restart's adversarial; fooled ones keep theirs.
+                keep_new = (~found).view(-1, *([1] * (x0.dim() - 1)))
+                best = torch.where(keep_new, x_adv, best)
+                found = found | success
+            # One synchronisation per restart (not per step): stop once every image is fooled,
+            # further restarts could not change the result.
+            if restart < restarts - 1 and bool(found.all()):
+                break
+
+    assert best is not None
+    return best
+
+
+@register_attack("pgd-t")
+def pgd_targeted_attack(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    eps: float,
+    *,
+    steps: int = 10,
+    step_size: float | None = None,
+    restarts: int = 1,
+    random_start: bool = True,
+    target: Tensor | None = None,
+    generator: torch.Generator | None = None,
+    precision: str = "fp32",
+    train_mode: bool = False,
+    num_classes: int | None = None,
+) -> Tensor:
+    """PGD^T (NoFrost, Wang et al., ICML 2022): targeted ℓ∞ PGD toward a random class ≠ y.
+
+    Same as :func:`pgd_attack` with ``targeted=True``: minimises the cross-entropy to a
+    uniformly random wrong class per image (or to ``target`` if given).
+    """
+    return pgd_attack(
+        model,
+        x,
+        y,
+        eps,
+        steps=steps,
+        step_size=step_size,
+        restarts=restarts,
+        random_start=random_start,
+        targeted=True,
+        target=target,
+        generator=generator,
+        precision=precision,
+        train_mode=train_mode,
+        num_classes=num_classes,
+    )
