@@ -1,0 +1,340 @@
+"""CIFAR-size pre-activation ResNets, with BN/IN/GN or normalizer-free (NF) blocks.
+
+Topology (the same for every ``norm``, so "the same network without normalization" is a
+meaningful comparison): a 3x3 stride-1 stem convolution (no max-pool), four stages of
+pre-activation basic blocks (He et al., 2016b, "Identity mappings in deep residual
+networks") with widths ``(w, 2w, 4w, 8w)`` and strides ``(1, 2, 2, 2)``, a final
+activation, global average pooling, dropout and a linear classifier ``fc``. A block whose
+shape changes (a *transition* block) computes its shortcut with a 1x1 strided convolution
+from the block's pre-activated input; otherwise the shortcut is the identity.
+
+Pre-activation is the ResNet form used by PreActResNet-18 in the adversarial-training
+literature (Rice et al., 2020) and the one the NF-ResNets of Brock et al. (2021a) are built
+from, so ``norm="none"`` differs from ``norm="bn"`` only by what replaces the normalizer.
+
+``norm="none"`` is the NF-ResNet of Brock, De & Smith (2021a), "Characterizing signal
+propagation to close the performance gap in unnormalized ResNets" (ICLR 2021):
+
+- residual blocks ``h_{i+1} = h_i + alpha * f_i(h_i / beta_i)`` where ``beta_i`` is the
+  analytically expected std of ``h_i`` at initialization: Var(h_0) = 1 after the stem,
+  Var(h_{i+1}) = Var(h_i) + alpha^2, reset to 1 + alpha^2 after a transition block (whose
+  shortcut, a Scaled-WS 1x1 convolution of ``relu(h_i / beta_i)``, has unit variance);
+- every convolution is a Scaled Weight Standardized convolution and every ReLU is scaled by
+  ``gamma ~ 1.7139`` (1 / std of relu(z) for z ~ N(0, 1); see ``nf_layers``), folded into
+  the convolution that consumes it, so the residual branch ``f_i`` maps unit-variance
+  inputs to unit-variance outputs;
+- ``skipinit=True`` (default) multiplies each residual branch by a learnable scalar
+  ``skip_gain`` initialized to 0 (SkipInit, De & Smith, 2020). This is the default of the
+  reference NF-ResNet (DeepMind ``nfnets/resnet.py``: ``skipinit_gain=jnp.zeros``) and
+  matches timm's ``nf_resnet*`` at initialization (timm zero-initializes the gain of the
+  last Scaled-WS convolution of each branch instead), i.e. of the models NoFrost trained.
+  With it the branches are zero at initialization and the stream variance stays at the
+  transition value; ``skipinit=False`` gives the alpha^2-per-block growth analysed in the
+  paper's signal propagation plots. beta is computed from the analytic variance either way;
+- no normalization layer anywhere; the classifier reads ``gamma * relu(h_final)``, pooled,
+  with ``fc`` initialized N(0, 0.01) (named ``fc`` so adaptive gradient clipping, Brock et
+  al., 2021b, can skip it).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+from timm.layers import DropPath
+from torch import nn
+
+from nofrost.models.factory import register_model
+from nofrost.models.nf_layers import RELU_GAMMA, ScaledReLU, he_conv, ws_conv
+from nofrost.models.normalize import CIFAR10_MEAN, CIFAR10_STD, ImageClassifier
+from nofrost.models.norms import list_norms, make_norm
+
+
+@dataclass(frozen=True)
+class CifarResNetConfig:
+    """Architecture of a CIFAR-size pre-activation ResNet (see the module docstring).
+
+    ``alpha``, ``skipinit`` and ``weight_standardization`` only matter for ``norm="none"``;
+    ``weight_standardization=False`` is an ablation (plain He-initialized convolutions, no
+    gamma: what deleting the normalizers alone gives) kept for signal-propagation studies.
+    """
+
+    depths: tuple[int, int, int, int]
+    width: int = 64
+    norm: str = "bn"
+    in_chans: int = 3
+    num_classes: int = 10
+    dropout: float = 0.0
+    drop_path: float = 0.0
+    alpha: float = 0.2
+    skipinit: bool = True
+    weight_standardization: bool = True
+
+    def __post_init__(self) -> None:
+        if len(self.depths) != 4 or any(not isinstance(d, int) or d < 1 for d in self.depths):
+            raise ValueError(f"depths must be four positive ints, got {self.depths!r}")
+        if isinstance(self.width, bool) or not isinstance(self.width, int) or self.width < 1:
+            raise ValueError(f"width (base channel count) must be a positive int, got {self.width!r}")
+        if self.norm not in list_norms():
+            raise ValueError(f"unknown norm {self.norm!r}; available: {', '.join(list_norms())}")
+        if isinstance(self.in_chans, bool) or not isinstance(self.in_chans, int) or self.in_chans < 1:
+            raise ValueError(f"in_chans must be a positive int, got {self.in_chans!r}")
+        if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int) or self.num_classes < 1:
+            raise ValueError(f"num_classes must be a positive int, got {self.num_classes!r}")
+        for name in ("dropout", "drop_path"):
+            value = getattr(self, name)
+            if not 0.0 <= float(value) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {value!r}")
+        if not float(self.alpha) > 0.0:
+            raise ValueError(f"alpha must be > 0, got {self.alpha!r}")
+
+    @property
+    def normalizer_free(self) -> bool:
+        return self.norm == "none"
+
+    @property
+    def widths(self) -> tuple[int, int, int, int]:
+        w = self.width
+        return (w, 2 * w, 4 * w, 8 * w)
+
+
+class PreActBasicBlock(nn.Module):
+    """Pre-activation basic block (He et al., 2016b); with ``nf=True`` the NF-ResNet block.
+
+    Normalized: ``h + f(relu(norm1(h)))`` with ``f = conv2 . relu . norm2 . conv1``.
+    Normalizer-free (Brock et al., 2021a): ``h + alpha * skip_gain * f(relu(h) / beta)``
+    with Scaled-WS convolutions and gamma-scaled ReLUs. Transition blocks take their
+    shortcut from the pre-activated input through a 1x1 strided convolution.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        stride: int,
+        norm: str,
+        *,
+        alpha: float = 1.0,
+        beta: float = 1.0,
+        skipinit: bool = False,
+        drop_path: float = 0.0,
+        weight_standardization: bool = True,
+    ) -> None:
+        super().__init__()
+        self.nf = norm == "none"
+        self.alpha = float(alpha) if self.nf else 1.0
+        self.beta = float(beta) if self.nf else 1.0
+        self.is_transition = stride != 1 or in_channels != out_channels
+        self.expected_var_out = math.nan  # set by CifarResNet for NF nets
+
+        if self.nf and weight_standardization:
+            def conv(cin: int, cout: int, k: int, s: int) -> nn.Module:
+                return ws_conv(cin, cout, k, s, gamma=RELU_GAMMA)
+        elif self.nf:
+            def conv(cin: int, cout: int, k: int, s: int) -> nn.Module:
+                return he_conv(cin, cout, k, s)
+        else:
+            def conv(cin: int, cout: int, k: int, s: int) -> nn.Module:
+                return nn.Conv2d(cin, cout, k, stride=s, padding=k // 2, bias=False)
+
+        self.norm1 = make_norm(norm, in_channels)
+        self.act1 = nn.ReLU(inplace=False)  # the input is still needed by an identity shortcut
+        self.conv1 = conv(in_channels, out_channels, 3, stride)
+        self.norm2 = make_norm(norm, out_channels)
+        self.act2 = nn.ReLU(inplace=True)
+        self.conv2 = conv(out_channels, out_channels, 3, 1)
+        self.shortcut = conv(in_channels, out_channels, 1, stride) if self.is_transition else None
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.skip_gain = nn.Parameter(torch.zeros(())) if (self.nf and skipinit) else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.act1(self.norm1(x))
+        if self.beta != 1.0:
+            out = out * self.beta
+        shortcut = self.shortcut(out) if self.shortcut is not None else x
+        out = self.conv1(out)
+        out = self.conv2(self.act2(self.norm2(out)))
+        out = self.drop_path(out)
+        if self.skip_gain is not None:
+            out = out * (self.skip_gain * self.alpha)
+        elif self.alpha != 1.0:
+            out = out * self.alpha
+        return out + shortcut
+
+    def extra_repr(self) -> str:
+        if not self.nf:
+            return ""
+        return f"alpha={self.alpha}, beta={self.beta:.4f}, expected_var_out={self.expected_var_out:.4f}"
+
+
+class CifarResNet(nn.Module):
+    """CIFAR pre-activation ResNet; NF-ResNet (Brock et al., 2021a) for ``norm="none"``.
+
+    ``forward`` takes *normalized* images; wrap it in ``ImageClassifier`` (as the
+    registered factories do) to take [0, 1] images.
+    """
+
+    def __init__(self, cfg: CifarResNetConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.num_classes = cfg.num_classes
+        nf = cfg.normalizer_free
+        if nf and cfg.weight_standardization:
+            self.stem = ws_conv(cfg.in_chans, cfg.width, 3, 1, gamma=1.0, bias=False)
+        elif nf:
+            self.stem = he_conv(cfg.in_chans, cfg.width, 3, 1, bias=False, nonlinearity="linear")
+        else:
+            self.stem = nn.Conv2d(cfg.in_chans, cfg.width, 3, stride=1, padding=1, bias=False)
+
+        total = sum(cfg.depths)
+        expected_var = 1.0  # Var(h_0): the stem of a unit-variance input (Brock et al., 2021a)
+        index = 0
+        in_ch = cfg.width
+        stages = []
+        for stage, (depth, out_ch) in enumerate(zip(cfg.depths, cfg.widths)):
+            blocks = []
+            for i in range(depth):
+                stride = 2 if (stage > 0 and i == 0) else 1
+                block = PreActBasicBlock(
+                    in_ch,
+                    out_ch,
+                    stride,
+                    cfg.norm,
+                    alpha=cfg.alpha,
+                    beta=1.0 / math.sqrt(expected_var),
+                    skipinit=cfg.skipinit,
+                    # linearly increasing stochastic depth (Huang et al., 2016)
+                    drop_path=cfg.drop_path * index / max(total - 1, 1),
+                    weight_standardization=cfg.weight_standardization,
+                )
+                if block.is_transition:
+                    expected_var = 1.0  # the shortcut conv of a unit-variance input
+                expected_var += cfg.alpha**2
+                if nf:
+                    block.expected_var_out = expected_var
+                blocks.append(block)
+                in_ch = out_ch
+                index += 1
+            stages.append(nn.Sequential(*blocks))
+        self.stages = nn.Sequential(*stages)
+        self.num_features = in_ch
+
+        self.final_norm = make_norm(cfg.norm, in_ch)
+        self.final_act = ScaledReLU(RELU_GAMMA) if nf else nn.ReLU(inplace=True)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.dropout = nn.Dropout(cfg.dropout) if cfg.dropout > 0 else nn.Identity()
+        self.fc = nn.Linear(in_ch, cfg.num_classes)
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        for m in self.modules():
+            if type(m) is nn.Conv2d and not self.cfg.normalizer_free:
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        # Classifier N(0, 0.01) as in the reference NF-ResNet (and timm's NF nets).
+        nn.init.normal_(self.fc.weight, 0.0, 0.01)
+        nn.init.zeros_(self.fc.bias)
+
+    def get_classifier(self) -> nn.Linear:
+        """The final linear layer (timm's API; e.g. for excluding it from gradient clipping)."""
+        return self.fc
+
+    def blocks(self) -> Iterator[PreActBasicBlock]:
+        """The residual blocks, in forward order."""
+        for stage in self.stages:
+            yield from stage  # type: ignore[misc]
+
+    def expected_variances(self) -> list[float]:
+        """Analytic Var(h_{i+1}) after each block (NF nets; NaN for normalized ones)."""
+        return [b.expected_var_out for b in self.blocks()]
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.stages(self.stem(x))
+
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool(self.final_act(self.final_norm(x))).flatten(1)
+        return self.fc(self.dropout(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+
+def _cifar_model(
+    depths: tuple[int, int, int, int],
+    num_classes: int,
+    *,
+    norm: str,
+    in_chans: int,
+    mean: Sequence[float],
+    std: Sequence[float],
+    width: int,
+    dropout: float,
+    drop_path: float,
+    alpha: float,
+    skipinit: bool,
+) -> ImageClassifier:
+    cfg = CifarResNetConfig(
+        depths=depths,
+        width=width,
+        norm=norm,
+        in_chans=in_chans,
+        num_classes=num_classes,
+        dropout=dropout,
+        drop_path=drop_path,
+        alpha=alpha,
+        skipinit=skipinit,
+    )
+    if len(mean) != in_chans or len(std) != in_chans:
+        raise ValueError(f"mean and std need {in_chans} values (one per input channel), got {list(mean)} and {list(std)}")
+    return ImageClassifier(CifarResNet(cfg), mean, std)
+
+
+@register_model("cifar_resnet10")
+def cifar_resnet10(
+    num_classes: int,
+    *,
+    norm: str = "bn",
+    in_chans: int = 3,
+    mean: Sequence[float] = CIFAR10_MEAN,
+    std: Sequence[float] = CIFAR10_STD,
+    width: int = 16,
+    dropout: float = 0.0,
+    drop_path: float = 0.0,
+    alpha: float = 0.2,
+    skipinit: bool = True,
+) -> ImageClassifier:
+    """Pre-activation ResNet-10 for 32x32 images: one basic block per stage, base width 16.
+
+    Small enough to train on a CPU. ``norm`` in {"bn", "in", "gn", "none"}; "none" is the
+    NF-ResNet of Brock et al. (2021a) (``alpha``, ``skipinit`` apply only to it).
+    """
+    return _cifar_model(
+        (1, 1, 1, 1), num_classes, norm=norm, in_chans=in_chans, mean=mean, std=std, width=width,
+        dropout=dropout, drop_path=drop_path, alpha=alpha, skipinit=skipinit,
+    )
+
+
+@register_model("cifar_resnet18")
+def cifar_resnet18(
+    num_classes: int,
+    *,
+    norm: str = "bn",
+    in_chans: int = 3,
+    mean: Sequence[float] = CIFAR10_MEAN,
+    std: Sequence[float] = CIFAR10_STD,
+    width: int = 64,
+    dropout: float = 0.0,
+    drop_path: float = 0.0,
+    alpha: float = 0.2,
+    skipinit: bool = True,
+) -> ImageClassifier:
+    """Pre-activation ResNet-18 for 32x32 images (He et al., 2016b): blocks (2, 2, 2, 2), width 64.
+
+    ``norm`` in {"bn", "in", "gn", "none"}; "none" is the NF-ResNet of Brock et al. (2021a)
+    (``alpha``, ``skipinit`` apply only to it).
+    """
+    return _cifar_model(
+        (2, 2, 2, 2), num_classes, norm=norm, in_chans=in_chans, mean=mean, std=std, width=width,
+        dropout=dropout, drop_path=drop_path, alpha=alpha, skipinit=skipinit,
+    )
