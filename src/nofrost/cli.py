@@ -1,0 +1,221 @@
+"""The ``nofrost`` command: parse arguments, call the library, print results. Nothing more."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from nofrost import __version__
+from nofrost.console import progress_enabled
+
+EPILOG = """examples:
+  nofrost quickstart                                   # BN+SAT vs NoFrost on built-in data, CPU, minutes
+  nofrost train --preset cifar10-nofrost --set data.root=cifar10_jpeg.npz --out runs/nf
+  nofrost train --out runs/nf --resume                 # continue an interrupted run
+  nofrost evaluate runs/nf --data cifar10-mini --attacks clean,pgd --eps 8/255
+  nofrost report runs/nf runs/bn -o report.html
+  nofrost list                                         # models, attacks, methods, presets, datasets
+"""
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a model from a preset/config into a run directory",
+        description="Train a model. The config is a preset, then --config FILE on top, then --set "
+        "overrides; the resolved config is saved as OUT/config.yaml. After training, the model is "
+        "evaluated with the config's eval section and OUT/eval.json is written.",
+    )
+    p.add_argument("--preset", help="preset name (see `nofrost list`), e.g. cifar10-nofrost")
+    p.add_argument("--config", help="YAML file laid over the preset")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one config value, e.g. --set optim.epochs=5 --set attack.eps=8/255 (repeatable)")
+    p.add_argument("--out", required=True, help="run directory to write (config, metrics, checkpoints, model)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its last finished epoch (config from OUT/config.yaml)")
+    p.add_argument("--no-eval", action="store_true", help="skip the evaluation after training")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
+
+
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="measure clean and adversarial accuracy of a model",
+        description="Evaluate MODEL (a run directory, a checkpoint written by nofrost, or an official "
+        "NoFrost/timm ImageNet checkpoint) under a list of attacks. Each attack runs on the examples "
+        "classified correctly; the worst case counts an example robust only if every attack failed. "
+        "White-box PGD runs 20 steps unless given, e.g. pgd:steps=50:restarts=5.",
+    )
+    p.add_argument("model", help="run directory, checkpoint.pt, or official .pth state dict")
+    p.add_argument("--data", required=True, metavar="NAME[:ROOT]",
+                   help="dataset name and, where needed, its root, e.g. cifar10-mini or cifar10:/data/cifar10_jpeg.npz")
+    p.add_argument("--split", default="test", help="dataset split (default: test)")
+    p.add_argument("--n", type=int, default=None, help="evaluate a class-stratified subset of N examples")
+    p.add_argument("--attacks", default="clean,pgd", help="comma-separated attack specs (default: clean,pgd)")
+    p.add_argument("--eps", default="8/255", help="ℓ∞ radius as a fraction of the pixel range (default: 8/255)")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--bf16", action="store_true", help="run attacks under bf16 autocast (CUDA); fp32 by default")
+    p.add_argument("--json", help="write the result here (default: MODEL/eval.json when MODEL is a run directory)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _add_quickstart(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "quickstart",
+        help="train BN+SAT and NoFrost on built-in CIFAR-10 data and compare them (CPU, minutes)",
+        description="Train the same small ResNet twice on the built-in cifar10-mini subset, once with "
+        "batch norm and SAT and once normalizer-free with NoFrost, evaluate clean and PGD-20 accuracy "
+        "on held-out images, print a table and write report.md and a chart into OUT.",
+    )
+    p.add_argument("--out", default="nofrost-quickstart", help="output folder (default: ./nofrost-quickstart)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override the quickstart preset, e.g. --set optim.epochs=2")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
+
+
+def _add_report(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="tabulate run directories into Markdown or HTML",
+                       description="Summarize run directories (config, training time, eval.json) in one table and a chart.")
+    p.add_argument("runs", nargs="+", help="run directories written by `nofrost train`")
+    p.add_argument("-o", "--output", default="report.md", help="report file; .html for HTML, else Markdown")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nofrost",
+        description="Adversarial training without batch normalization (NoFrost) and robustness evaluation that audits itself.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"nofrost {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_quickstart(sub)
+    _add_train(sub)
+    _add_evaluate(sub)
+    _add_report(sub)
+    sub.add_parser("list", help="list registered models, attacks, training methods, presets and datasets")
+    return parser
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from nofrost.config import load_config
+    from nofrost.train import train
+    from nofrost.workflows import evaluate_run
+
+    out = Path(args.out)
+    if args.resume:
+        if args.preset or args.config:
+            raise ValueError("--resume reads the config from the run directory; drop --preset/--config (use --set to change a value)")
+        saved = out / "config.yaml"
+        if not saved.is_file():
+            raise FileNotFoundError(f"--resume: {str(saved)!r} does not exist; start a new run without --resume")
+        config = load_config(file=saved, overrides=args.overrides)
+    else:
+        if not args.preset and not args.config:
+            raise ValueError("give --preset NAME or --config FILE (see `nofrost list` for presets)")
+        config = load_config(args.preset, args.config, args.overrides)
+    result = train(config, out, resume=args.resume, quiet=args.quiet)
+    print(f"trained {config.model.name} with {config.method.name} in {result.seconds:.0f} s -> {out}")
+    if not args.no_eval:
+        evaluation = evaluate_run(out, config, progress=progress_enabled(args.quiet))
+        _print_evaluation(evaluation)
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from nofrost.data import load_dataset
+    from nofrost.epsilon import parse_eps
+    from nofrost.evaluate import evaluate
+    from nofrost.models import load_model
+    from nofrost.train.loop import resolve_device
+
+    eps = parse_eps(args.eps, what="--eps")
+    name, _, root = args.data.partition(":")
+    device = resolve_device(args.device)
+    model = load_model(args.model, device=device)
+    dataset = load_dataset(name, args.split, root or None)
+    result = evaluate(
+        model, dataset, attacks=args.attacks, eps=eps, n=args.n, batch_size=args.batch_size,
+        device=device, seed=args.seed, precision="bf16" if args.bf16 else "fp32",
+        progress=progress_enabled(args.quiet),
+        model_name=str(args.model), dataset_name=name, split=args.split,
+    )
+    _print_evaluation(result)
+    target = Path(args.json) if args.json else (Path(args.model) / "eval.json" if Path(args.model).is_dir() else None)
+    if target is not None:
+        target.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {target}")
+    return 0
+
+
+def _print_evaluation(result: dict) -> None:
+    from nofrost.report.tables import audit_lines, evaluation_table
+
+    print(f"{result['dataset']} {result['split']}, n={result['n']}, eps={result['eps']:.5f} ({255 * result['eps']:.3g}/255); accuracy in %")
+    print(evaluation_table([result]).text())
+    print("\naudit:")
+    for line in audit_lines(result):
+        print("  " + line)
+
+
+def _cmd_quickstart(args: argparse.Namespace) -> int:
+    from nofrost.workflows import quickstart
+
+    summary = quickstart(args.out, overrides=args.overrides, quiet=args.quiet)
+    print(summary.table.text())
+    print(f"\nwrote {summary.report} and {summary.chart} ({summary.seconds:.0f} s in all)")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from nofrost.report import runs_report
+
+    print(f"wrote {runs_report(args.runs, args.output)}")
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from nofrost import attacks, data, methods, models
+    from nofrost.config import list_presets
+
+    for title, names in (
+        ("models", models.list_models()),
+        ("attacks", attacks.list_attacks()),
+        ("methods", methods.list_methods()),
+        ("presets", list_presets()),
+        ("datasets", data.list_datasets()),
+    ):
+        print(f"{title}: {', '.join(names)}")
+    return 0
+
+
+COMMANDS = {
+    "train": _cmd_train,
+    "evaluate": _cmd_evaluate,
+    "quickstart": _cmd_quickstart,
+    "report": _cmd_report,
+    "list": _cmd_list,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from nofrost.train import TrainingDiverged
+
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        print("\ninterrupted; finished epochs are kept in the run directory (continue with --resume)", file=sys.stderr)
+        return 130
+    except (ValueError, FileNotFoundError, FileExistsError, TrainingDiverged) as err:
+        # Errors raised by the library already say what went wrong and what to do.
+        print(f"nofrost {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""Clean/adversarial loss mixing, Eq. (1) of Wang et al. 2022 (NoFrost):
+
+    L = (1 - λ)·CE(f(x), y) + λ·CE(f(x*), y),   x* = PGD(x).
+
+λ = 0 is standard training (``st``), λ = 0.5 standard adversarial training (``sat``; NoFrost is
+``sat`` on a normalizer-free model), λ = 1 is PGD-AT (``pgdat``, Madry et al. 2018).
+
+Clean and adversarial batches go through the model in separate forward passes: with batch
+norm a joint pass would mix their statistics, which is the very problem the paper studies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import Tensor, nn
+
+from nofrost.config import MethodConfig
+from nofrost.methods.base import METHODS, StepContext, StepOutput, cross_entropy
+
+
+@dataclass
+class MixedAdversarialLoss:
+    lam: float
+
+    def __call__(self, model: nn.Module, x: Tensor, y: Tensor, ctx: StepContext) -> StepOutput:
+        logits_clean = logits_adv = None
+        loss = x.new_zeros(())
+        if self.lam < 1:
+            with ctx.autocast():
+                logits_clean = model(x)
+            loss = loss + (1 - self.lam) * cross_entropy(logits_clean, y, ctx)
+        if self.lam > 0:
+            x_adv = ctx.attack(model, x, y)
+            with ctx.autocast():
+                logits_adv = model(x_adv)
+            loss = loss + self.lam * cross_entropy(logits_adv, y, ctx)
+        return StepOutput(loss=loss, logits_clean=logits_clean, logits_adv=logits_adv)
+
+
+def _registered(name: str, default_lam: float, *, fixed: bool) -> None:
+    @METHODS.register(name)
+    def factory(config: MethodConfig) -> MixedAdversarialLoss:
+        if config.lam is None:
+            return MixedAdversarialLoss(lam=default_lam)
+        if fixed and config.lam != default_lam:
+            raise ValueError(
+                f"method {name!r} fixes λ = {default_lam:g}; use method 'sat' with "
+                f"method.lam={config.lam:g} for another mix"
+            )
+        return MixedAdversarialLoss(lam=config.lam)
+
+
+_registered("st", 0.0, fixed=True)
+_registered("sat", 0.5, fixed=False)
+_registered("pgdat", 1.0, fixed=True)

@@ -1,0 +1,76 @@
+"""Summaries of run directories written by ``nofrost train``."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from nofrost.report.figures import accuracy_chart
+from nofrost.report.tables import Table, percent
+
+
+def load_run(run_dir: str | Path) -> dict[str, Any]:
+    """Config, per-epoch metrics and (when evaluated) the evaluation of one run directory."""
+    run = Path(run_dir)
+    config_path = run / "config.yaml"
+    if not config_path.is_file():
+        raise FileNotFoundError(f"{str(run)!r} is not a nofrost run directory (no config.yaml); pass the --out of `nofrost train`")
+    metrics_path = run / "metrics.jsonl"
+    eval_path = run / "eval.json"
+    return {
+        "dir": str(run),
+        "config": yaml.safe_load(config_path.read_text()),
+        "metrics": [json.loads(l) for l in metrics_path.read_text().splitlines() if l.strip()] if metrics_path.exists() else [],
+        "eval": json.loads(eval_path.read_text()) if eval_path.exists() else None,
+    }
+
+
+def summarize_runs(runs: list[dict[str, Any]]) -> Table:
+    """One row per run: what was trained, how long, and how it evaluated."""
+    attack_labels: list[str] = []
+    for run in runs:
+        if run["eval"]:
+            attack_labels += [a for a in run["eval"]["attacks"] if a not in attack_labels]
+    table = Table(["run", "method", "model", "norm", "epochs", "train s", "clean", *attack_labels, "worst-case"])
+    for run in runs:
+        config, evaluation = run["config"], run["eval"] or {}
+        attacks = evaluation.get("attacks", {})
+        table.add(
+            Path(run["dir"]).name,
+            config["method"]["name"],
+            config["model"]["name"],
+            config["model"]["norm"] or "default",
+            len(run["metrics"]),
+            f"{sum(m['seconds'] for m in run['metrics']):.0f}",
+            percent(evaluation.get("clean")),
+            *(percent(attacks.get(a)) for a in attack_labels),
+            percent(evaluation.get("worst_case")),
+        )
+    return table
+
+
+def runs_report(run_dirs: list[str | Path], output: str | Path) -> Path:
+    """Write a Markdown or HTML report (by the output's suffix) with a table and a chart."""
+    output = Path(output)
+    runs = [load_run(d) for d in run_dirs]
+    table = summarize_runs(runs)
+    evaluated = [r for r in runs if r["eval"]]
+    chart = None
+    if evaluated:
+        chart = accuracy_chart(
+            [Path(r["dir"]).name for r in evaluated],
+            {"clean": [r["eval"]["clean"] for r in evaluated], "worst-case": [r["eval"]["worst_case"] for r in evaluated]},
+            output.with_suffix(".png"),
+        )
+    if output.suffix.lower() in (".html", ".htm"):
+        image = f'<img src="{html.escape(chart.name)}">' if chart else ""
+        output.write_text(f"<!doctype html><meta charset=utf-8><title>nofrost report</title>"
+                          f"<h1>nofrost report</h1>{table.html()}{image}\n")
+    else:
+        image = f"\n\n![accuracy]({chart.name})" if chart else ""
+        output.write_text(f"# nofrost report\n\nAccuracies in %.\n\n{table.markdown()}{image}\n")
+    return output

@@ -1,0 +1,261 @@
+"""The training loop.
+
+It builds data, model and method from one :class:`~nofrost.config.Config`, runs epochs, and
+keeps a run directory up to date after every epoch::
+
+    config.yaml        the resolved config
+    metrics.jsonl      one JSON object per epoch
+    checkpoint.pt      full state for --resume (atomic write, pickle-free)
+    model.safetensors  final weights, with model.json to rebuild the model
+
+The loop never knows which method runs: the method turns a batch into a loss.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from timm.utils import adaptive_clip_grad
+from torch import nn
+from tqdm.auto import tqdm
+
+from nofrost.config import Config, save_config
+from nofrost.console import progress_enabled
+from nofrost.data import dataset_info, load_dataset, make_loader, stratified_subset
+from nofrost.methods import StepContext, build_method
+from nofrost.methods.base import make_training_attack
+from nofrost.models import create_model, save_model
+from nofrost.train.checkpoint import CHECKPOINT_FORMAT, atomic_torch_save, load_checkpoint
+from nofrost.train.optim import build_optimizer, build_schedule, head_excluded_parameters
+
+# How often (in steps) the loop reads the running loss back from the device: often enough to
+# stop soon after a NaN, rarely enough not to stall the GPU on every step.
+_SYNC_EVERY = 25
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the last finished epoch's checkpoint is kept."""
+
+
+@dataclass
+class TrainResult:
+    out_dir: Path
+    model: nn.Module
+    history: list[dict[str, Any]]
+    seconds: float  # training time of this invocation plus that of resumed epochs
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"runtime.device={name!r} but CUDA is not available; use runtime.device=cpu")
+    return device
+
+
+def build_model_for(config: Config) -> nn.Module:
+    """The model the config names, sized for its dataset (classes, channels, mean/std)."""
+    info = dataset_info(config.data.name)
+    kwargs: dict[str, Any] = {
+        "in_chans": info.in_chans,
+        "mean": info.mean,
+        "std": info.std,
+        "dropout": config.model.dropout,
+        "drop_path": config.model.drop_path,
+    }
+    if config.model.norm is not None:
+        kwargs["norm"] = config.model.norm
+    if config.model.width is not None:
+        kwargs["width"] = config.model.width
+    return create_model(config.model.name, num_classes=info.num_classes, **kwargs)
+
+
+@torch.no_grad()
+def clean_accuracy(model: nn.Module, loader, autocast=contextlib.nullcontext) -> float:
+    was_training = model.training
+    model.eval()
+    correct = total = 0
+    for x, y in loader:
+        with autocast():
+            correct += (model(x).argmax(1) == y).sum().item()
+        total += len(y)
+    model.train(was_training)
+    return correct / max(total, 1)
+
+
+def train(config: Config, out_dir: str | Path, *, resume: bool = False, quiet: bool = False) -> TrainResult:
+    """Train the model ``config`` describes and write the run directory ``out_dir``."""
+    out = Path(out_dir)
+    checkpoint_path = out / "checkpoint.pt"
+    if checkpoint_path.exists() and not resume:
+        raise FileExistsError(
+            f"{str(out)!r} already holds a run (checkpoint.pt); pass --resume to continue it, "
+            "or choose another --out so its results are not overwritten"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    device = resolve_device(config.runtime.device)
+    torch.manual_seed(config.runtime.seed)
+
+    train_set = load_dataset(config.data.name, "train", config.data.root, augment=True, image_size=config.data.image_size)
+    if config.data.train_n is not None:
+        train_set = stratified_subset(train_set, config.data.train_n, seed=config.runtime.seed)
+    eval_set = None
+    if config.data.eval_n > 0:
+        eval_set = load_dataset(config.data.name, "test", config.data.root, image_size=config.data.image_size)
+        eval_set = stratified_subset(eval_set, min(config.data.eval_n, len(eval_set)), seed=config.runtime.seed)
+
+    model = build_model_for(config).to(device)
+    on_cuda = device.type == "cuda"
+    memory_format = torch.channels_last if config.runtime.channels_last else torch.contiguous_format
+    model = model.to(memory_format=memory_format)
+    step_model = torch.compile(model) if config.runtime.compile else model
+
+    batch_size = config.optim.batch_size
+    if batch_size > len(train_set):
+        raise ValueError(
+            f"optim.batch_size={batch_size} is larger than the training set ({len(train_set)} images)"
+        )
+
+    def train_loader(epoch: int):
+        return make_loader(
+            train_set, batch_size, shuffle=True, augment=True, seed=config.runtime.seed, epoch=epoch,
+            drop_last=True, num_workers=config.data.workers, device=device,
+        )
+
+    steps_per_epoch = len(train_loader(0))
+    optimizer = build_optimizer(model, config.optim)
+    schedule = build_schedule(optimizer, config.optim, steps_per_epoch)
+    method = build_method(config.method)
+    use_bf16 = on_cuda and config.runtime.bf16
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_bf16 else contextlib.nullcontext
+    ctx = StepContext(
+        attack=make_training_attack(config.attack),
+        autocast=autocast,
+        label_smoothing=config.optim.label_smoothing,
+    )
+    agc_params = head_excluded_parameters(model) if config.optim.agc_clip else None
+
+    history: list[dict[str, Any]] = []
+    start_epoch = 0
+    if resume:
+        if not checkpoint_path.exists():
+            raise FileNotFoundError(f"--resume: no checkpoint.pt in {str(out)!r}; start a new run instead")
+        state = load_checkpoint(checkpoint_path)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"]["torch"])
+        if on_cuda and state["rng"].get("cuda") is not None:
+            torch.cuda.set_rng_state(state["rng"]["cuda"], device)
+        start_epoch = int(state["epoch"])
+        history = _read_metrics(out / "metrics.jsonl", upto_epoch=start_epoch)
+    save_config(config, out / "config.yaml")
+    _write_metrics(out / "metrics.jsonl", history)
+
+    show = progress_enabled(quiet)
+    for epoch in range(start_epoch, config.optim.epochs):
+        started = time.perf_counter()
+        model.train()
+        sums = torch.zeros(4, device=device)  # loss·n, clean correct, adversarial correct, n
+        seen_clean = seen_adv = False
+        bar = tqdm(train_loader(epoch), total=steps_per_epoch, disable=not show, leave=False,
+                   desc=f"epoch {epoch + 1}/{config.optim.epochs}", unit="batch")
+        for step, (x, y) in enumerate(bar):
+            x = x.contiguous(memory_format=memory_format)
+            result = method(step_model, x, y, ctx)
+            optimizer.zero_grad(set_to_none=True)
+            result.loss.backward()
+            if agc_params is not None:
+                adaptive_clip_grad(agc_params, clip_factor=config.optim.agc_clip)
+            optimizer.step()
+            schedule.step()
+            with torch.no_grad():
+                sums[0] += result.loss.detach().float() * len(y)
+                sums[3] += len(y)
+                if result.logits_clean is not None:
+                    sums[1] += (result.logits_clean.argmax(1) == y).sum()
+                    seen_clean = True
+                if result.logits_adv is not None:
+                    sums[2] += (result.logits_adv.argmax(1) == y).sum()
+                    seen_adv = True
+            if (step + 1) % _SYNC_EVERY == 0 or step + 1 == steps_per_epoch:
+                loss_so_far = (sums[0] / sums[3]).item()
+                if not torch.isfinite(torch.tensor(loss_so_far)):
+                    raise TrainingDiverged(
+                        f"the training loss became {loss_so_far} in epoch {epoch + 1} (step {step + 1}). "
+                        f"The last finished epoch is kept in {str(checkpoint_path)!r}. Try a lower "
+                        "optim.lr, optim.warmup_epochs > 0, or optim.agc_clip (e.g. 0.01)."
+                    )
+                bar.set_postfix(loss=f"{loss_so_far:.3f}")
+        seconds = time.perf_counter() - started
+        n, loss_sum, clean_correct, adv_correct = sums[3].item(), sums[0].item(), sums[1].item(), sums[2].item()
+        record: dict[str, Any] = {
+            "epoch": epoch + 1,
+            "lr": optimizer.param_groups[0]["lr"],
+            "train_loss": loss_sum / n,
+            "train_clean_acc": clean_correct / n if seen_clean else None,
+            "train_adv_acc": adv_correct / n if seen_adv else None,
+            "seconds": seconds,
+            "images_per_s": n / seconds,
+        }
+        if eval_set is not None:
+            eval_loader = make_loader(eval_set, config.eval.batch_size, shuffle=False, augment=False, device=device)
+            record["eval_clean_acc"] = clean_accuracy(model, eval_loader, autocast)
+        history.append(record)
+        _save_checkpoint(checkpoint_path, model, optimizer, schedule, epoch + 1, config, device)
+        _write_metrics(out / "metrics.jsonl", history)
+        if not quiet:
+            print(_format_record(record, config.optim.epochs), file=sys.stderr)
+
+    save_model(model, out)
+    model.eval()
+    return TrainResult(out_dir=out, model=model, history=history, seconds=sum(r["seconds"] for r in history))
+
+
+def _save_checkpoint(path: Path, model, optimizer, schedule, epoch: int, config: Config, device) -> None:
+    rng = {"torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        rng["cuda"] = torch.cuda.get_rng_state(device)
+    atomic_torch_save(
+        {
+            "format": CHECKPOINT_FORMAT,
+            "model_spec": model.nofrost_spec,
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": schedule.state_dict(),
+            "epoch": epoch,
+            "rng": rng,
+            "config": config.to_dict(),
+        },
+        path,
+    )
+
+
+def _read_metrics(path: Path, upto_epoch: int) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r for r in records if r.get("epoch", 0) <= upto_epoch]
+
+
+def _write_metrics(path: Path, history: list[dict[str, Any]]) -> None:
+    tmp = path.with_suffix(".jsonl.tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in history))
+    tmp.replace(path)
+
+
+def _format_record(record: dict[str, Any], epochs: int) -> str:
+    parts = [f"epoch {record['epoch']}/{epochs}", f"loss {record['train_loss']:.3f}"]
+    for key, label in (("train_clean_acc", "train clean"), ("train_adv_acc", "train adv"), ("eval_clean_acc", "eval clean")):
+        if record.get(key) is not None:
+            parts.append(f"{label} {100 * record[key]:.1f}%")
+    parts.append(f"{record['images_per_s']:.0f} img/s")
+    return " | ".join(parts)
