@@ -70,7 +70,7 @@ def quickstart(out_dir: str | Path = "nofrost-quickstart", *, overrides: Sequenc
     for method_label, norm_label, evaluation, seconds in rows:
         table.add(method_label, norm_label, percent(evaluation["clean"]), percent(evaluation["attacks"]["pgd"]), f"{seconds:.0f}")
     chart = accuracy_chart(
-        [f"{m}\n({n})" for m, n, _, _ in rows],
+        [f"{m}\n{n}" for m, n, _, _ in rows],
         {"clean": [e["clean"] for _, _, e, _ in rows], pgd_name: [e["attacks"]["pgd"] for _, _, e, _ in rows]},
         out / "quickstart.png",
         title=f"cifar10-mini, eps = {255 * config.attack.eps:.0f}/255, n = {rows[0][2]['n']}",
