@@ -73,7 +73,7 @@ def test_spec_is_complete_json_and_rebuilds_exactly() -> None:
     kw = spec["kwargs"]
     assert kw["mean"] == [0.5, 0.5, 0.5] and kw["std"] == [0.25, 0.25, 0.25]
     assert {"norm", "in_chans", "width", "dropout", "drop_path", "alpha", "skipinit"} <= set(kw)
-    assert kw["width"] == 16 and kw["alpha"] == 0.2 and kw["skipinit"] is True
+    assert kw["width"] == 16 and kw["alpha"] == 0.2 and kw["skipinit"] is False
     spec2 = json.loads(json.dumps(spec))
     rebuilt = create_model_from_spec(spec2)
     assert rebuilt.nofrost_spec == spec

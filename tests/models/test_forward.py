@@ -143,7 +143,7 @@ def test_nf_head_and_agc_friendly_names() -> None:
 
 
 def test_nf_block_constants() -> None:
-    net = create_model("cifar_resnet18", 10, norm="none", alpha=0.3).net
+    net = create_model("cifar_resnet18", 10, norm="none", alpha=0.3, skipinit=True).net
     blocks = list(net.blocks())
     assert [b.is_transition for b in blocks] == [False, False, True, False, True, False, True, False]
     assert all(b.alpha == 0.3 for b in blocks)
@@ -154,4 +154,4 @@ def test_nf_block_constants() -> None:
     assert net.expected_variances() == pytest.approx([1 + a2, 1 + 2 * a2] * 4)
     # SkipInit: one learnable scalar per block, zero at initialization
     assert all(b.skip_gain.item() == 0.0 for b in blocks)
-    assert all(b.skip_gain is None for b in create_model("cifar_resnet10", 10, norm="none", skipinit=False).net.blocks())
+    assert all(b.skip_gain is None for b in create_model("cifar_resnet10", 10, norm="none").net.blocks())

@@ -119,9 +119,9 @@ def test_ablation_without_weight_standardization_fails(inputs: str, cifar_images
     assert stats[-1].mean_sq > 0.5 * stats[-1].var
 
 
-def test_default_skipinit_keeps_stream_at_transition_variance() -> None:
+def test_skipinit_keeps_stream_at_transition_variance() -> None:
     """With zero-initialized skip gains the branches add nothing at initialization."""
-    model = create_model("cifar_resnet18", 10, norm="none").eval()
+    model = create_model("cifar_resnet18", 10, norm="none", skipinit=True).eval()
     stats = residual_stream_stats(model, torch.rand(16, 3, 32, 32))
     for prev, cur in zip(stats[:-1], stats[1:]):
         if not cur.transition:

@@ -23,14 +23,14 @@ propagation to close the performance gap in unnormalized ResNets" (ICLR 2021):
   ``gamma ~ 1.7139`` (1 / std of relu(z) for z ~ N(0, 1); see ``nf_layers``), folded into
   the convolution that consumes it, so the residual branch ``f_i`` maps unit-variance
   inputs to unit-variance outputs;
-- ``skipinit=True`` (default) multiplies each residual branch by a learnable scalar
-  ``skip_gain`` initialized to 0 (SkipInit, De & Smith, 2020). This is the default of the
-  reference NF-ResNet (DeepMind ``nfnets/resnet.py``: ``skipinit_gain=jnp.zeros``) and
-  matches timm's ``nf_resnet*`` at initialization (timm zero-initializes the gain of the
-  last Scaled-WS convolution of each branch instead), i.e. of the models NoFrost trained.
-  With it the branches are zero at initialization and the stream variance stays at the
-  transition value; ``skipinit=False`` gives the alpha^2-per-block growth analysed in the
-  paper's signal propagation plots. beta is computed from the analytic variance either way;
+- ``skipinit=False`` (default) leaves the branches at full strength, giving the
+  alpha^2-per-block variance growth analysed in the paper's signal-propagation plots; this is
+  also the ``skipinit`` flag of timm's ``nf_resnet*``, the models NoFrost trained.
+  ``skipinit=True`` multiplies each residual branch by a learnable scalar ``skip_gain``
+  initialized to 0 (SkipInit, De & Smith, 2020; DeepMind's ``nfnets/resnet.py``), so the
+  branches are zero at initialization. Measured here (cifar10-mini, cifar_resnet10, SAT with
+  PGD-3, 3 epochs, lr 0.1): 30.8% held-out clean accuracy without SkipInit against 24.2%
+  with it, so it is opt-in. beta is computed from the analytic variance either way;
 - no normalization layer anywhere; the classifier reads ``gamma * relu(h_final)``, pooled,
   with ``fc`` initialized N(0, 0.01) (named ``fc`` so adaptive gradient clipping, Brock et
   al., 2021b, can skip it).
@@ -69,7 +69,7 @@ class CifarResNetConfig:
     dropout: float = 0.0
     drop_path: float = 0.0
     alpha: float = 0.2
-    skipinit: bool = True
+    skipinit: bool = False
     weight_standardization: bool = True
 
     def __post_init__(self) -> None:
@@ -302,7 +302,7 @@ def cifar_resnet10(
     dropout: float = 0.0,
     drop_path: float = 0.0,
     alpha: float = 0.2,
-    skipinit: bool = True,
+    skipinit: bool = False,
 ) -> ImageClassifier:
     """Pre-activation ResNet-10 for 32x32 images: one basic block per stage, base width 16.
 
@@ -327,7 +327,7 @@ def cifar_resnet18(
     dropout: float = 0.0,
     drop_path: float = 0.0,
     alpha: float = 0.2,
-    skipinit: bool = True,
+    skipinit: bool = False,
 ) -> ImageClassifier:
     """Pre-activation ResNet-18 for 32x32 images (He et al., 2016b): blocks (2, 2, 2, 2), width 64.
 
