@@ -1,6 +1,6 @@
 """ImageNet models of the NoFrost paper, built by timm with timm's own state-dict keys.
 
-NoFrost (Li et al., ICML 2022, "Removing batch normalization boosts adversarial training")
+NoFrost (Wang et al., ICML 2022, "Removing batch normalization boosts adversarial training")
 trains ResNet-26/50 (He et al., 2016) with BN, and NF-ResNet-26/50 (Brock et al., 2021a),
 all created with ``timm.create_model(name, pretrained=False, ...)``; keeping timm's keys
 under the ``net.`` prefix means the official release checkpoints load unchanged.
@@ -70,59 +70,40 @@ def _timm_nf_resnet(
     return ImageClassifier(net, mean, std)
 
 
-@register_model("resnet26")
-def resnet26(
-    num_classes: int,
-    *,
-    norm: str = "bn",
-    in_chans: int = 3,
-    mean: Sequence[float] = IMAGENET_MEAN,
-    std: Sequence[float] = IMAGENET_STD,
-    dropout: float = 0.0,
-    drop_path: float = 0.0,
-) -> ImageClassifier:
-    """timm ``resnet26`` (bottleneck blocks (2, 2, 2, 2)); ``norm`` in {"bn", "in", "gn"}."""
-    return _timm_resnet("resnet26", num_classes, norm, in_chans, mean, std, dropout, drop_path)
+def _register_resnet(name: str, blocks: str) -> None:
+    @register_model(name)
+    def factory(
+        num_classes: int,
+        *,
+        norm: str = "bn",
+        in_chans: int = 3,
+        mean: Sequence[float] = IMAGENET_MEAN,
+        std: Sequence[float] = IMAGENET_STD,
+        dropout: float = 0.0,
+        drop_path: float = 0.0,
+    ) -> ImageClassifier:
+        return _timm_resnet(name, num_classes, norm, in_chans, mean, std, dropout, drop_path)
+
+    factory.__doc__ = f"timm ``{name}`` (bottleneck blocks {blocks}); ``norm`` in {{'bn', 'in', 'gn'}}."
 
 
-@register_model("resnet50")
-def resnet50(
-    num_classes: int,
-    *,
-    norm: str = "bn",
-    in_chans: int = 3,
-    mean: Sequence[float] = IMAGENET_MEAN,
-    std: Sequence[float] = IMAGENET_STD,
-    dropout: float = 0.0,
-    drop_path: float = 0.0,
-) -> ImageClassifier:
-    """timm ``resnet50`` (bottleneck blocks (3, 4, 6, 3)); ``norm`` in {"bn", "in", "gn"}."""
-    return _timm_resnet("resnet50", num_classes, norm, in_chans, mean, std, dropout, drop_path)
+def _register_nf_resnet(name: str, depth: int) -> None:
+    @register_model(name)
+    def factory(
+        num_classes: int,
+        *,
+        in_chans: int = 3,
+        mean: Sequence[float] = IMAGENET_MEAN,
+        std: Sequence[float] = IMAGENET_STD,
+        dropout: float = 0.0,
+        drop_path: float = 0.0,
+    ) -> ImageClassifier:
+        return _timm_nf_resnet(name, num_classes, in_chans, mean, std, dropout, drop_path)
+
+    factory.__doc__ = f"timm ``{name}``: NF-ResNet-{depth} (Brock et al., 2021a), the NoFrost ResNet-{depth} backbone."
 
 
-@register_model("nf_resnet26")
-def nf_resnet26(
-    num_classes: int,
-    *,
-    in_chans: int = 3,
-    mean: Sequence[float] = IMAGENET_MEAN,
-    std: Sequence[float] = IMAGENET_STD,
-    dropout: float = 0.0,
-    drop_path: float = 0.0,
-) -> ImageClassifier:
-    """timm ``nf_resnet26``: NF-ResNet-26 (Brock et al., 2021a), the NoFrost ResNet-26 backbone."""
-    return _timm_nf_resnet("nf_resnet26", num_classes, in_chans, mean, std, dropout, drop_path)
-
-
-@register_model("nf_resnet50")
-def nf_resnet50(
-    num_classes: int,
-    *,
-    in_chans: int = 3,
-    mean: Sequence[float] = IMAGENET_MEAN,
-    std: Sequence[float] = IMAGENET_STD,
-    dropout: float = 0.0,
-    drop_path: float = 0.0,
-) -> ImageClassifier:
-    """timm ``nf_resnet50``: NF-ResNet-50 (Brock et al., 2021a), the NoFrost ResNet-50 backbone."""
-    return _timm_nf_resnet("nf_resnet50", num_classes, in_chans, mean, std, dropout, drop_path)
+_register_resnet("resnet26", "(2, 2, 2, 2)")
+_register_resnet("resnet50", "(3, 4, 6, 3)")
+_register_nf_resnet("nf_resnet26", 26)
+_register_nf_resnet("nf_resnet50", 50)
