@@ -1,0 +1,41 @@
+"""`nofrost evaluate` on an official-style NoFrost checkpoint and a real ImageNet folder layout."""
+
+import json
+from pathlib import Path
+
+import pytest
+import timm
+import torch
+
+from nofrost.cli import main
+
+SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "imagenet-samples"
+
+
+@pytest.fixture
+def imagenet_val(tmp_path):
+    photos = sorted(SAMPLES.glob("*.JPEG"))
+    if len(photos) != 32:
+        pytest.skip(f"needs the 32 ImageNet sample photos in {SAMPLES}")
+    for photo in photos[:8]:
+        wnid = photo.name.split("_")[1]
+        (tmp_path / "imagenet" / "val" / wnid).mkdir(parents=True)
+        (tmp_path / "imagenet" / "val" / wnid / photo.name).symlink_to(photo)
+    return tmp_path / "imagenet"
+
+
+def test_evaluate_official_nf_resnet_checkpoint(imagenet_val, tmp_path, capsys):
+    # The release checkpoints are timm state dicts saved from DataParallel ("module." prefix).
+    torch.manual_seed(0)
+    net = timm.create_model("nf_resnet26", pretrained=False, num_classes=1000)
+    checkpoint = tmp_path / "nofrost_nf_resnet26.pth"
+    torch.save({"module." + k: v for k, v in net.state_dict().items()}, checkpoint)
+
+    out = tmp_path / "eval.json"
+    code = main(["evaluate", str(checkpoint), "--data", f"imagenet:{imagenet_val}", "--split", "val",
+                 "--attacks", "clean,pgd:steps=1", "--n", "8", "--batch-size", "8", "--device", "cpu",
+                 "--json", str(out), "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    result = json.loads(out.read_text())
+    assert result["dataset"] == "imagenet" and result["n"] == 8
+    assert 0 <= result["attacks"]["pgd:steps=1"] <= result["clean"] <= 1
