@@ -16,6 +16,7 @@ EPILOG = """examples:
   nofrost train --out runs/nf --resume                 # continue an interrupted run
   nofrost evaluate runs/nf --data cifar10-mini --attacks clean,pgd --eps 8/255
   nofrost report runs/nf runs/bn -o report.html
+  nofrost gamma-sweep runs/mbnat --data cifar10-mini --nofrost runs/nf   # MBNAT trade-off curve
   nofrost list                                         # models, attacks, methods, presets, datasets
 """
 
@@ -46,14 +47,18 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
         description="Evaluate MODEL (a run directory, a checkpoint written by nofrost, or an official "
         "NoFrost/timm ImageNet checkpoint) under a list of attacks. Each attack runs on the examples "
         "classified correctly; the worst case counts an example robust only if every attack failed. "
-        "White-box PGD runs 20 steps unless given, e.g. pgd:steps=50:restarts=5.",
+        "White-box PGD runs 20 steps unless given, e.g. pgd:steps=50:restarts=5. A self-audit always "
+        "runs and prints warnings that say what a failed check likely means and what to run next.",
     )
     p.add_argument("model", help="run directory, checkpoint.pt, or official .pth state dict")
     p.add_argument("--data", required=True, metavar="NAME[:ROOT]",
                    help="dataset name and, where needed, its root, e.g. cifar10-mini or cifar10:/data/cifar10_jpeg.npz")
     p.add_argument("--split", default="test", help="dataset split (default: test)")
     p.add_argument("--n", type=int, default=None, help="evaluate a class-stratified subset of N examples")
-    p.add_argument("--attacks", default="clean,pgd", help="comma-separated attack specs (default: clean,pgd)")
+    p.add_argument("--attacks", default="strong",
+                   help="comma-separated attack specs and suites (default: strong = standard AutoAttack); "
+                   "suites: paper (the NoFrost paper's columns: PGD-20, APGD-CE, APGD-DLR, MIA, CW-linf, "
+                   "RayS-400, Square-400, AA-fast), strong; attacks: see `nofrost list`")
     p.add_argument("--eps", default="8/255", help="ℓ∞ radius as a fraction of the pixel range (default: 8/255)")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
@@ -77,6 +82,34 @@ def _add_quickstart(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
 
 
+def _add_gamma_sweep(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "gamma-sweep",
+        help="evaluate an MBNAT model across test-time γ and plot the accuracy/robustness trade-off",
+        description="Evaluate an MBNAT run (model.norm: mbn) at each γ, interpolating its clean (BN_c) and "
+        "adversarial (BN_a) paths as in the paper's Appendix A, with NoFrost runs as points on the same "
+        "axes (Figures 2 and 5). Attacks are white-box through the interpolation.",
+    )
+    p.add_argument("model", help="MBNAT run directory")
+    p.add_argument("--data", required=True, metavar="NAME[:ROOT]", help="dataset, e.g. cifar10-mini")
+    p.add_argument("--split", default="test")
+    p.add_argument("--gammas", default="0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1",
+                   help="comma-separated γ values in [0, 1] (default: 0 to 1 in steps of 0.1)")
+    p.add_argument("--mode", default="logits", choices=["logits", "all", "random"],
+                   help="logits: z = (1-γ)z_c + γz_a (default); all: mix every MBN layer; random: mix p%% of layers")
+    p.add_argument("--p", type=float, default=50.0, help="percentage of mixed layers for --mode random")
+    p.add_argument("--attacks", default="pgd", help="attack specs and suites as for evaluate (default: pgd = PGD-20)")
+    p.add_argument("--eps", default="8/255")
+    p.add_argument("--n", type=int, default=1000, help="class-stratified examples, the same for every point")
+    p.add_argument("--nofrost", nargs="*", default=[], metavar="RUN", help="run directories drawn as single points")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", default="gamma_sweep.json", help="result file (default: gamma_sweep.json)")
+    p.add_argument("--plot", default="gamma_sweep.png", help="trade-off figure (default: gamma_sweep.png)")
+    p.add_argument("--quiet", action="store_true")
+
+
 def _add_report(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="tabulate run directories into Markdown or HTML",
                        description="Summarize run directories (config, training time, eval.json) in one table and a chart.")
@@ -97,7 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_evaluate(sub)
     _add_report(sub)
-    sub.add_parser("list", help="list registered models, attacks, training methods, presets and datasets")
+    _add_gamma_sweep(sub)
+    sub.add_parser("list", help="list registered models, attacks, attack suites, training methods, presets and datasets")
     return parser
 
 
@@ -171,6 +205,37 @@ def _cmd_quickstart(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_gamma_sweep(args: argparse.Namespace) -> int:
+    from nofrost.epsilon import parse_eps
+    from nofrost.evaluate.gamma_sweep import gamma_sweep
+    from nofrost.report.tradeoff import tradeoff_plot
+    from nofrost.train.loop import resolve_device
+
+    try:
+        gammas = [float(g) for g in args.gammas.split(",") if g.strip()]
+    except ValueError:
+        raise ValueError(f"--gammas {args.gammas!r}: expected comma-separated numbers such as 0,0.5,1") from None
+    name, _, root = args.data.partition(":")
+    result = gamma_sweep(
+        args.model, name, gammas, attacks=args.attacks, eps=parse_eps(args.eps, what="--eps"), n=args.n,
+        mode=args.mode, p=args.p, seed=args.seed, nofrost_runs=args.nofrost, batch_size=args.batch_size,
+        device=resolve_device(args.device), data_root=root or None, split=args.split,
+        progress=progress_enabled(args.quiet),
+    )
+    Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    from nofrost.report.tables import Table, percent
+
+    labels = result["attacks"]
+    table = Table(["model", "γ", "clean", *labels])
+    for point in result["points"]:
+        table.add(result["label"], f"{point['gamma']:g}", percent(point["clean"]), *(percent(point["attacks"][a]) for a in labels))
+    for other in result["nofrost"]:
+        table.add(other["label"], "-", percent(other["clean"]), *(percent(other["attacks"][a]) for a in labels))
+    print(table.text())
+    print(f"wrote {args.json} and {tradeoff_plot(result, args.plot)}")
+    return 0
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from nofrost.report import runs_report
 
@@ -181,10 +246,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_list(args: argparse.Namespace) -> int:
     from nofrost import attacks, data, methods, models
     from nofrost.config import list_presets
+    from nofrost.evaluate import list_suites
 
     for title, names in (
         ("models", models.list_models()),
         ("attacks", attacks.list_attacks()),
+        ("attack suites", list_suites()),
         ("methods", methods.list_methods()),
         ("presets", list_presets()),
         ("datasets", data.list_datasets()),
@@ -198,6 +265,7 @@ COMMANDS = {
     "evaluate": _cmd_evaluate,
     "quickstart": _cmd_quickstart,
     "report": _cmd_report,
+    "gamma-sweep": _cmd_gamma_sweep,
     "list": _cmd_list,
 }
 

@@ -1,22 +1,46 @@
 """Self-audit of an evaluation: checks that catch the classic ways an evaluation goes weak.
 
-Each check is registered by name and returns ``{"check", "passed", "detail"}``; a failed check
-is printed as a warning saying what it likely means and what to run next. More checks (attack
-strength monotonicity, black-box vs white-box, large-ε sanity, random noise) are added here as
-one function each.
+Each check is registered by name, takes ``(model, batch, result)`` (``batch = (x, y)`` is the
+first evaluated batch, ``result`` the evaluation JSON so far, with ``eps`` and the attacks'
+accuracies) and returns ``{"check", "passed", "detail"}``; a failed check's detail says what
+it likely means and what to run next. The checks (after Carlini et al., "On Evaluating
+Adversarial Robustness", 2019, and Athalye et al., "Obfuscated Gradients Give a False Sense of
+Security", ICML 2018):
+
+* ``attack-monotonicity``: more PGD steps or restarts must not leave *more* examples robust;
+* ``black-box-vs-white-box``: black-box attacks (square, rays) must not beat white-box ones;
+* ``large-eps``: at ε = 0.5 PGD must bring accuracy to (near) zero;
+* ``input-gradients``: input gradients are finite and non-zero;
+* ``random-noise``: uniform noise in the ε-ball must not hurt more than the attacks;
+* ``deterministic-logits``: the model gives the same logits twice.
+
+The checks that run attacks use the first :data:`AUDIT_EXAMPLES` clean-correct examples of
+the batch and small budgets, so the whole audit costs a few seconds for a small CIFAR model
+on a CPU; their randomness comes from fixed-seed generators (reproducible, and the caller's
+global RNG is untouched).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 import torch
 from torch import Tensor, nn
 
+from nofrost import attacks as attack_registry
+from nofrost.attacks._common import attack_mode, project_linf, uniform_like
+from nofrost.evaluate.suites import column_group, display_name
 from nofrost.registry import Registry
 
 AuditCheck = Callable[[nn.Module, tuple[Tensor, Tensor], dict[str, Any]], dict[str, Any]]
 CHECKS: Registry[AuditCheck] = Registry("audit check")
+
+AUDIT_EXAMPLES = 32  # clean-correct examples the attack-based checks run on
+MONOTONICITY_STEPS = (5, 25)  # PGD steps: fewer vs more
+MONOTONICITY_RESTARTS = (1, 3)  # PGD restarts (at the fewer steps): fewer vs more
+LARGE_EPS = 0.5
+LARGE_EPS_STEPS = 10
 
 
 def run_audit(model: nn.Module, batch: tuple[Tensor, Tensor], result: dict[str, Any]) -> list[dict[str, Any]]:
@@ -25,6 +49,162 @@ def run_audit(model: nn.Module, batch: tuple[Tensor, Tensor], result: dict[str, 
 
 def _entry(check: str, passed: bool, detail: str) -> dict[str, Any]:
     return {"check": check, "passed": bool(passed), "detail": detail}
+
+
+# ---- helpers for the checks that run attacks ------------------------------------------------
+
+
+def _eps(result: dict[str, Any]) -> float:
+    return float(result.get("eps", 8 / 255))
+
+
+def _pool(batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+    """The part of the batch the checks look at: enough to find AUDIT_EXAMPLES correct ones."""
+    x, y = batch
+    return x[: 4 * AUDIT_EXAMPLES], y[: 4 * AUDIT_EXAMPLES]
+
+
+def _correct(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
+    """Which examples the model classifies correctly, in eval mode (as evaluate() measures)."""
+    with attack_mode(model), torch.no_grad():
+        return model(x).argmax(1) == y
+
+
+def _clean_correct(model: nn.Module, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+    """The first AUDIT_EXAMPLES examples of the batch that the model classifies correctly."""
+    x, y = _pool(batch)
+    index = _correct(model, x, y).nonzero().squeeze(1)[:AUDIT_EXAMPLES]
+    return x[index], y[index]
+
+
+def _robust_count(model: nn.Module, x: Tensor, y: Tensor, eps: float, seed: int, **kwargs: Any) -> int:
+    """How many of (x, y) PGD with ``kwargs`` fails to fool (fixed-seed random starts)."""
+    generator = torch.Generator().manual_seed(seed)
+    x_adv = attack_registry.get("pgd")(model, x, y, eps, generator=generator, **kwargs)
+    return int(_correct(model, x_adv, y).sum())
+
+
+def _slack(n: int) -> int:
+    """Examples two runs may differ by from chance alone: 2 examples or 3%, whichever is more."""
+    return max(2, math.ceil(0.03 * n))
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.1f}%"
+
+
+# ---- checks -----------------------------------------------------------------------------------
+
+
+@CHECKS.register("attack-monotonicity")
+def attack_monotonicity(model: nn.Module, batch: tuple[Tensor, Tensor], result: dict[str, Any]) -> dict[str, Any]:
+    """A stronger attack (more PGD steps, more restarts) must not leave more examples robust.
+
+    If it does, the loss surface the attack sees is noisy, randomized or masked, or the model
+    changes between calls: every reported accuracy is then suspect.
+    """
+    name = "attack-monotonicity"
+    eps = _eps(result)
+    x, y = _clean_correct(model, batch)
+    n = len(y)
+    if n == 0 or eps == 0:
+        reason = "ε = 0" if eps == 0 else "no clean-correct example in the first batch"
+        return _entry(name, True, f"skipped: {reason}")
+    few, many = MONOTONICITY_STEPS
+    one, several = MONOTONICITY_RESTARTS
+    robust_few = _robust_count(model, x, y, eps, seed=0, steps=few, restarts=one)
+    robust_many = _robust_count(model, x, y, eps, seed=1, steps=many, restarts=one)
+    robust_restarts = _robust_count(model, x, y, eps, seed=2, steps=few, restarts=several)
+    slack = _slack(n)
+    counts = (
+        f"robust after PGD-{few}: {robust_few}/{n}, PGD-{many}: {robust_many}/{n}, "
+        f"PGD-{few}×{several} restarts: {robust_restarts}/{n} (first {n} clean-correct examples, "
+        f"ε={eps:.4g})"
+    )
+    problems = []
+    if robust_many > robust_few + slack:
+        problems.append(f"{many} steps leave more examples robust than {few}")
+    if robust_restarts > robust_few + slack:
+        problems.append(f"{several} restarts leave more examples robust than {one}")
+    if not problems:
+        return _entry(name, True, f"more steps/restarts are not weaker: {counts}")
+    return _entry(
+        name,
+        False,
+        f"{' and '.join(problems)}: {counts}. A stronger attack doing worse means the attack is "
+        "not converging: the gradients are noisy, randomized or masked, or the model changes "
+        "between calls (stateful defense, train-mode layers). Do not trust these accuracies; "
+        "check the deterministic-logits and input-gradients checks and run attacks that do "
+        "not rely on gradients or a single trajectory, e.g. nofrost evaluate MODEL --data DATA "
+        "--attacks 'pgd:steps=100:restarts=5,square:queries=5000,rays:queries=1000'.",
+    )
+
+
+@CHECKS.register("black-box-vs-white-box")
+def black_box_vs_white_box(model: nn.Module, batch: tuple[Tensor, Tensor], result: dict[str, Any]) -> dict[str, Any]:
+    """Black-box attacks (square, rays) must not be clearly stronger than white-box ones.
+
+    A white-box attack knows everything a black-box attack does plus the gradients; when the
+    black-box attack wins clearly, the gradients are misleading (gradient masking).
+    """
+    name = "black-box-vs-white-box"
+    accuracies = result.get("attacks", {})
+    white = {label: acc for label, acc in accuracies.items() if column_group(label) == "white-box"}
+    black = {label: acc for label, acc in accuracies.items() if column_group(label) == "black-box"}
+    if not white or not black:
+        return _entry(
+            name,
+            True,
+            "skipped: needs at least one white-box and one black-box attack in the evaluation "
+            "(e.g. --attacks pgd,square:queries=1000)",
+        )
+    best_white = min(white, key=white.get)
+    best_black = min(black, key=black.get)
+    n = int(result.get("n", 0)) or 1
+    gap = white[best_white] - black[best_black]
+    summary = (
+        f"strongest white-box {display_name(best_white)} {_pct(white[best_white])}, "
+        f"strongest black-box {display_name(best_black)} {_pct(black[best_black])} (n={n})"
+    )
+    if gap * n <= _slack(n):
+        return _entry(name, True, f"black-box attacks are not stronger than white-box ones: {summary}")
+    return _entry(
+        name,
+        False,
+        f"the black-box attack is clearly stronger than every white-box attack: {summary}. "
+        "A gradient-free attack should not beat gradient attacks, so the gradients are "
+        "probably masked or obfuscated (non-differentiable or randomized preprocessing, "
+        "saturated softmax, float16 underflow): the white-box numbers overstate robustness. "
+        "Report the worst-case accuracy rather than the white-box ones, check input-gradients, "
+        "and run more black-box queries (nofrost evaluate MODEL --data DATA --attacks "
+        "pgd,square:queries=5000,rays:queries=1000) or attacks through a differentiable "
+        "approximation of the non-differentiable part (BPDA).",
+    )
+
+
+@CHECKS.register("large-eps")
+def large_eps(model: nn.Module, batch: tuple[Tensor, Tensor], result: dict[str, Any]) -> dict[str, Any]:
+    """At a huge radius (ε = 0.5, where any image can be turned mid-grey) PGD must succeed."""
+    name = "large-eps"
+    eps = max(LARGE_EPS, _eps(result))
+    x, y = _clean_correct(model, batch)
+    n = len(y)
+    if n == 0:
+        return _entry(name, True, "skipped: no clean-correct example in the first batch")
+    robust = _robust_count(model, x, y, eps, seed=3, steps=LARGE_EPS_STEPS)
+    allowed = max(1, math.floor(0.05 * n))
+    summary = f"PGD-{LARGE_EPS_STEPS} at ε={eps:g} leaves {robust}/{n} clean-correct examples robust"
+    if robust <= allowed:
+        return _entry(name, True, summary)
+    return _entry(
+        name,
+        False,
+        f"{summary}; it should be (near) 0, since at this radius the image content can be "
+        "erased. The attack is not working: masked or zero gradients, a model that does not "
+        "take [0, 1] images, or a broken loss. Check input-gradients, and run a black-box attack "
+        "at that radius (nofrost evaluate MODEL --data DATA --n 100 --eps 0.5 --attacks "
+        "square:queries=1000): if it fools the model, the gradient attacks cannot be trusted.",
+    )
 
 
 @CHECKS.register("input-gradients")
@@ -68,3 +248,44 @@ def deterministic_logits(model: nn.Module, batch: tuple[Tensor, Tensor], result:
         "transformation; treat these accuracies as upper bounds."
     )
     return _entry("deterministic-logits", passed, detail)
+
+
+@CHECKS.register("random-noise")
+def random_noise(model: nn.Module, batch: tuple[Tensor, Tensor], result: dict[str, Any]) -> dict[str, Any]:
+    """Accuracy under uniform noise in the ε-ball: reported, and must not be below the attacks'.
+
+    Random noise is the weakest possible attack; when it is *more* effective than the
+    evaluated attacks, those attacks are broken.
+    """
+    name = "random-noise"
+    eps = _eps(result)
+    x, y = _pool(batch)
+    n = len(y)
+    if n == 0:
+        return _entry(name, True, "skipped: empty batch")
+    generator = torch.Generator().manual_seed(4)
+    x_noisy = project_linf(x + uniform_like(x, -eps, eps, generator), x, eps)
+    clean = _correct(model, x, y)
+    noisy = _correct(model, x_noisy, y) & clean  # as evaluate(): robust only if clean-correct
+    noise_acc = noisy.float().mean().item()
+    summary = (
+        f"accuracy under uniform noise in [−ε, ε] (ε={eps:.4g}): {_pct(noise_acc)} "
+        f"(clean {_pct(clean.float().mean().item())} on the first {n} examples)"
+    )
+    accuracies = result.get("attacks", {})
+    if not accuracies:
+        return _entry(name, True, summary)
+    strongest = min(accuracies, key=accuracies.get)
+    attacked = accuracies[strongest]
+    summary += f"; strongest attack {display_name(strongest)}: {_pct(attacked)}"
+    if (attacked - noise_acc) * n <= _slack(n):
+        return _entry(name, True, summary)
+    return _entry(
+        name,
+        False,
+        f"{summary}. Random noise hurts the model more than every attack, so the attacks are "
+        "failing (a wrong loss or labels, masked gradients, too small a step size, or an "
+        "attack that does not run on the model's real inputs). Treat the attack accuracies as "
+        "invalid; check input-gradients and large-eps, and run black-box attacks "
+        "(nofrost evaluate MODEL --data DATA --attacks square:queries=1000,rays:queries=1000).",
+    )

@@ -9,7 +9,6 @@ result follows the JSON contract in DESIGN.md and carries the self-audit.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import torch
@@ -20,55 +19,28 @@ from tqdm.auto import tqdm
 from nofrost import attacks as attack_registry
 from nofrost.data import make_loader, stratified_subset
 from nofrost.evaluate.audit import run_audit
+from nofrost.evaluate.specs import AttackSpec, parse_spec
+from nofrost.evaluate.suites import expand_suites, list_suites
 
-# The paper evaluates every white-box attack with 20 iterations (Sec. 4.1); the registered
-# attacks default to the training setting (10), so evaluation raises it unless told otherwise.
-EVALUATION_DEFAULTS: dict[str, dict[str, Any]] = {"pgd": {"steps": 20}, "pgd-t": {"steps": 20}}
+def parse_attack_specs(attacks: str | Sequence[str | AttackSpec]) -> list[AttackSpec]:
+    """Parse ``"clean,paper,pgd:steps=50"`` (or a list of such items) into attack specs.
 
-
-@dataclass(frozen=True)
-class AttackSpec:
-    """An attack name plus keyword arguments, written ``name[:key=value[:key=value]]``."""
-
-    name: str
-    kwargs: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def label(self) -> str:
-        return ":".join([self.name, *(f"{k}={v}" for k, v in self.kwargs.items())])
-
-    def resolved_kwargs(self) -> dict[str, Any]:
-        """The keyword arguments the attack runs with: evaluation defaults, then the spec's."""
-        return {**EVALUATION_DEFAULTS.get(self.name, {}), **self.kwargs}
-
-
-def _parse_value(text: str) -> Any:
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return {"true": True, "false": False}.get(text.lower(), text)
-
-
-def parse_attack_specs(text: str | Sequence[str]) -> list[AttackSpec]:
-    """Parse ``"clean,pgd,pgd:steps=50"`` into attack specs (``clean`` is always measured)."""
-    items = text.split(",") if isinstance(text, str) else list(text)
-    specs = []
+    Suite names (``paper``, ``strong``; see :mod:`nofrost.evaluate.suites`) expand into their
+    attacks; ``clean`` is always measured and needs no spec.
+    """
     known = attack_registry.list_attacks()
-    for item in (i.strip() for i in items):
-        if not item or item == "clean":
-            continue
-        name, *options = item.split(":")
-        if name not in known:
-            raise ValueError(f"unknown attack {name!r}; available: clean, {', '.join(known)}")
-        kwargs = {}
-        for option in options:
-            if "=" not in option:
-                raise ValueError(f"attack option {option!r} in {item!r}: expected key=value, e.g. pgd:steps=50")
-            key, value = option.split("=", 1)
-            kwargs[key] = _parse_value(value)
-        specs.append(AttackSpec(name, kwargs))
+    specs: list[AttackSpec] = []
+    for item in [attacks] if isinstance(attacks, str) else attacks:
+        for text in [item] if isinstance(item, AttackSpec) else expand_suites(item):
+            spec = parse_spec(text)
+            if spec.name == "clean":
+                continue
+            if spec.name not in known:
+                raise ValueError(
+                    f"unknown attack {spec.name!r}; available: clean, {', '.join(known)} "
+                    f"(suites: {', '.join(list_suites())})"
+                )
+            specs.append(spec)
     return specs
 
 
@@ -76,7 +48,7 @@ def evaluate(
     model: nn.Module,
     dataset: Dataset,
     *,
-    attacks: str | Sequence[str | AttackSpec] = ("pgd",),
+    attacks: str | Sequence[str | AttackSpec] = "strong",
     eps: float = 8 / 255,
     n: int | None = None,
     batch_size: int = 256,
@@ -94,10 +66,7 @@ def evaluate(
     case over all attacks, and the audit.
     """
     started = time.perf_counter()
-    if isinstance(attacks, str) or not all(isinstance(a, AttackSpec) for a in attacks):
-        specs = parse_attack_specs(attacks)  # type: ignore[arg-type]
-    else:
-        specs = list(attacks)  # type: ignore[arg-type]
+    specs = parse_attack_specs(attacks)
     if n is not None and n < len(dataset):
         dataset = stratified_subset(dataset, n, seed=seed)
     device = torch.device(device)

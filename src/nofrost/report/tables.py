@@ -6,6 +6,8 @@ import html
 from dataclasses import dataclass, field
 from typing import Any
 
+from nofrost.evaluate.suites import paper_columns
+
 
 def percent(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.2f}"
@@ -15,6 +17,7 @@ def percent(value: float | None) -> str:
 class Table:
     headers: list[str]
     rows: list[list[str]] = field(default_factory=list)
+    groups: list[str] | None = None  # optional group name per column, shown above the headers
 
     def add(self, *cells: Any) -> None:
         self.rows.append([str(c) for c in cells])
@@ -24,10 +27,26 @@ class Table:
         def line(cells: list[str]) -> str:
             return "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
         rule = "  ".join("-" * w for w in widths)
-        return "\n".join([line(self.headers), rule, *(line(r) for r in self.rows)])
+        top = [self._group_line(widths)] if self.groups else []
+        return "\n".join([*top, line(self.headers), rule, *(line(r) for r in self.rows)])
+
+    def _group_line(self, widths: list[int]) -> str:
+        """Each run of equal group names written once, over the columns it spans."""
+        cells, i = [], 0
+        while i < len(self.headers):
+            j = i
+            while j + 1 < len(self.headers) and self.groups[j + 1] == self.groups[i]:
+                j += 1
+            span = sum(widths[i : j + 1]) + 2 * (j - i)
+            cells.append(self.groups[i].center(span, "-" if self.groups[i] else " "))
+            i = j + 1
+        return "  ".join(cells).rstrip()
 
     def markdown(self) -> str:
-        head = "| " + " | ".join(self.headers) + " |"
+        headers = self.headers
+        if self.groups:
+            headers = [f"{g}: {h}" if g else h for g, h in zip(self.groups, self.headers)]
+        head = "| " + " | ".join(headers) + " |"
         align = "|" + "|".join([":---"] + ["---:"] * (len(self.headers) - 1)) + "|"
         return "\n".join([head, align, *("| " + " | ".join(r) + " |" for r in self.rows)])
 
@@ -38,17 +57,21 @@ class Table:
 
 
 def evaluation_table(results: list[dict[str, Any]]) -> Table:
-    """Accuracies (%) of one or more evaluation results: clean | each attack | worst case."""
+    """Accuracies (%) in the paper's layout: clean | white-box | black-box | AA | worst case."""
     labels: list[str] = []
     for result in results:
         labels += [a for a in result["attacks"] if a not in labels]
-    table = Table(["model", "n", "clean", *labels, "worst-case"])
+    columns = paper_columns(labels)
+    table = Table(
+        ["model", "n", "clean", *(name for _, name, _ in columns), "worst-case"],
+        groups=["", "", "", *(group for group, _, _ in columns), ""],
+    )
     for result in results:
         table.add(
             result.get("model") or "-",
             result["n"],
             percent(result["clean"]),
-            *(percent(result["attacks"].get(a)) for a in labels),
+            *(percent(result["attacks"].get(label)) for _, _, label in columns),
             percent(result["worst_case"]),
         )
     return table

@@ -1,0 +1,651 @@
+"""ℓ∞ Auto-PGD: ``apgd-ce``, ``apgd-dlr`` and the targeted ``apgd-t``.
+
+F. Croce, M. Hein, "Reliable evaluation of adversarial robustness with an ensemble of diverse
+parameter-free attacks", ICML 2020 (Sec. 3, Algorithm 1). APGD is PGD with momentum whose step
+size adapts itself, so it has no step size to tune:
+
+* start at a uniformly random point of the ε-ball (a random direction scaled to ℓ∞ norm ε,
+  clipped to [0, 1]), with step size η = 2ε;
+* step: ``z = P(x_k + η sign(∇f(x_k)))``, ``x_{k+1} = P(x_k + α (z − x_k) + (1 − α)(x_k −
+  x_{k−1}))`` with momentum α = 0.75 (α = 1 for the first step), P the projection onto the
+  ε-ball ∩ [0, 1];
+* at the checkpoints ``w_j = ⌈p_j · steps⌉``, ``p_0 = 0, p_1 = 0.22, p_{j+1} = p_j +
+  max(p_j − p_{j−1} − 0.03, 0.06)`` (:func:`apgd_checkpoints`), each example halves its step
+  size and restarts from its best point so far if (1) fewer than ρ = 0.75 of its steps since
+  the last checkpoint increased the loss, or (2) its step size was not halved at the last
+  checkpoint and its best loss has not improved since;
+* the result per example is a misclassified iterate if any iterate was misclassified (the
+  attack stops on that example at that point; ``early_stop=False`` runs every step anyway),
+  otherwise the iterate with the highest loss.
+
+Losses: ``ce`` (cross-entropy), ``dlr`` (Difference of Logits Ratio, :func:`dlr_loss`,
+invariant to shifting and rescaling the logits, needs ≥ 3 classes) and, for ``apgd-t``, the
+targeted DLR loss (:func:`targeted_dlr_loss`, needs ≥ 4 classes) toward each of the
+``n_target_classes`` classes the model ranks highest after the label, one run per target; an
+example leaves the attack as soon as any run misclassifies it. Examples the model already
+misclassifies are returned unchanged (they are adversarial as they are).
+
+Where the paper and the authors' reference code (``autoattack``) differ in details, this
+follows the paper: checkpoints round up (``⌈p_j · steps⌉``; identical to the reference for
+100 steps, which floors and shortens the periods to 1 step for small ``steps``), condition (1)
+is a strict ``<`` and counts the first step against the starting point, and condition (2)
+also applies at the first checkpoint (``w_0 = 0``). Momentum after a restart from the best
+point uses the previous iterate, as in the reference code.
+
+Cost: one forward and backward pass per step and example still under attack, plus one clean
+forward pass. The step loop has no host synchronisation except an occasional one (every step
+on CPU, every few steps elsewhere) to drop the examples that are already misclassified from
+the batch, which is where the time goes: a robust example costs the full budget, a broken one
+only the steps until it broke.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from nofrost.attacks._common import (
+    attack_mode,
+    autocast,
+    check_attack_inputs,
+    check_generator,
+    check_logits_and_labels,
+    check_positive_int,
+    check_precision,
+    input_gradient,
+    linf_bounds,
+    uniform_like,
+)
+from nofrost.attacks._registry import register_attack
+
+__all__ = [
+    "apgd_attack",
+    "apgd_ce_attack",
+    "apgd_checkpoints",
+    "apgd_dlr_attack",
+    "apgd_targeted_attack",
+    "dlr_loss",
+    "targeted_dlr_loss",
+    "top_targets",
+]
+
+LOSSES: tuple[str, ...] = ("ce", "dlr")
+
+
+# --------------------------------------------------------------------------------------------
+# Losses and schedule
+# --------------------------------------------------------------------------------------------
+
+
+def dlr_loss(logits: Tensor, y: Tensor) -> Tensor:
+    """Per-example DLR loss ``−(z_y − max_{i≠y} z_i) / (z_π1 − z_π3 + 1e-12)``.
+
+    ``z_π1 ≥ z_π2 ≥ …`` are the sorted logits. Positive iff the example is misclassified;
+    invariant to shifting and (positively) rescaling the logits. Needs at least 3 classes.
+    """
+    num_classes = logits.shape[1]
+    if num_classes < 3:
+        raise ValueError(
+            f"the DLR loss needs at least 3 classes (it divides by z_π1 − z_π3), but the model "
+            f"has {num_classes} outputs; use the cross-entropy loss (apgd-ce) instead"
+        )
+    top = logits.topk(3, dim=1).values
+    z_y = logits.gather(1, y[:, None]).squeeze(1)
+    z_other = logits.scatter(1, y[:, None], float("-inf")).max(dim=1).values
+    return -(z_y - z_other) / (top[:, 0] - top[:, 2] + 1e-12)
+
+
+def targeted_dlr_loss(logits: Tensor, y: Tensor, target: Tensor) -> Tensor:
+    """Per-example targeted DLR loss ``−(z_y − z_t) / (z_π1 − (z_π3 + z_π4) / 2 + 1e-12)``.
+
+    The definition of the authors' reference code; needs at least 4 classes.
+    """
+    num_classes = logits.shape[1]
+    if num_classes < 4:
+        raise ValueError(
+            f"the targeted DLR loss needs at least 4 classes (it uses z_π3 and z_π4), but the "
+            f"model has {num_classes} outputs"
+        )
+    top = logits.topk(4, dim=1).values
+    z_y = logits.gather(1, y[:, None]).squeeze(1)
+    z_t = logits.gather(1, target[:, None]).squeeze(1)
+    return -(z_y - z_t) / (top[:, 0] - 0.5 * (top[:, 2] + top[:, 3]) + 1e-12)
+
+
+def apgd_checkpoints(steps: int) -> list[int]:
+    """The step counts after which APGD may halve its step size: ``w_j = ⌈p_j · steps⌉``.
+
+    ``p_0 = 0, p_1 = 0.22, p_{j+1} = p_j + max(p_j − p_{j−1} − 0.03, 0.06)`` (while ≤ 1),
+    computed in integer hundredths so that rounding cannot move a checkpoint (``0.41 · 100``
+    is 41, not 42). For 100 steps: 22, 41, 57, 70, 80, 87, 93, 99. Coinciding checkpoints (few
+    steps) are merged.
+    """
+    steps = check_positive_int(steps, "steps")
+    points: list[int] = []
+    previous, current = 0, 22
+    while current <= 100:
+        w = -(-current * steps // 100)  # ceil(p_j * steps), exactly
+        if not points or w > points[-1]:
+            points.append(w)
+        previous, current = current, current + max(current - previous - 3, 6)
+    return points
+
+
+def top_targets(logits: Tensor, y: Tensor, k: int) -> Tensor:
+    """(N, k): the ``k`` classes with the highest logits other than ``y``, most likely first."""
+    masked = logits.detach().float().scatter(1, y[:, None], float("-inf"))
+    return masked.topk(k, dim=1).indices
+
+
+def sync_period(device: torch.device) -> int:
+    """Steps between the host synchronisations that drop broken examples from the batch.
+
+    On CPU a synchronisation is free, so broken examples leave after every step; on an
+    accelerator every few steps, so the device queue is not drained at each step.
+    """
+    return 1 if device.type == "cpu" else 5
+
+
+# --------------------------------------------------------------------------------------------
+# Validation
+# --------------------------------------------------------------------------------------------
+
+
+def check_rho(rho: object) -> float:
+    if isinstance(rho, bool) or not isinstance(rho, numbers.Real):
+        raise ValueError(f"rho must be a number in (0, 1], got {rho!r}")
+    value = float(rho)
+    if not 0 < value <= 1:
+        raise ValueError(f"rho must be a number in (0, 1], got {rho!r}")
+    return value
+
+
+def check_bool(value: object, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{what} must be True or False, got {value!r}")
+    return value
+
+
+def check_class_count(
+    num_classes: int, *, loss: str, n_target_classes: int | None = None, name: str = "apgd"
+) -> None:
+    """Raise a clear ValueError if the model has too few classes for the loss / targets."""
+    if loss == "dlr" and num_classes < 3:
+        raise ValueError(
+            f"{name}: the DLR loss needs at least 3 classes (it divides by z_π1 − z_π3), but "
+            f"the model has {num_classes} outputs; use apgd-ce instead"
+        )
+    if loss == "dlr-t":
+        if num_classes < 4:
+            raise ValueError(
+                f"{name}: the targeted DLR loss needs at least 4 classes (it uses z_π3 and "
+                f"z_π4), but the model has {num_classes} outputs"
+            )
+    if n_target_classes is not None and n_target_classes > num_classes - 1:
+        raise ValueError(
+            f"{name}: n_target_classes={n_target_classes} needs at least "
+            f"{n_target_classes + 1} classes (the label plus one class per target), but the "
+            f"model has {num_classes} outputs; pass n_target_classes={num_classes - 1} or less"
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# The attack on examples that are all classified correctly
+# --------------------------------------------------------------------------------------------
+
+
+LossFn = Callable[[Tensor, Tensor, "Tensor | None"], Tensor]
+
+
+def _loss_fn(loss: str) -> LossFn:
+    if loss == "ce":
+        return lambda logits, y, target: F.cross_entropy(logits, y, reduction="none")
+    if loss == "dlr":
+        return lambda logits, y, target: dlr_loss(logits, y)
+    if loss == "dlr-t":
+        return lambda logits, y, target: targeted_dlr_loss(logits, y, target)  # type: ignore[arg-type]
+    raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
+
+
+def _evaluate(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    target: Tensor | None,
+    loss_fn: LossFn,
+    precision_ctx,
+    need_grad: bool,
+) -> tuple[Tensor, Tensor, Tensor | None]:
+    """Logits, per-example loss (fp32) and, if asked, d sum(loss) / dx at ``x``."""
+    if not need_grad:
+        with torch.no_grad(), precision_ctx:
+            logits = model(x)
+        return logits, loss_fn(logits.float(), y, target), None
+    xg = x.detach().requires_grad_(True)  # a separate leaf: updates of x build no graph
+    with precision_ctx:
+        logits = model(xg)
+    loss = loss_fn(logits.float(), y, target)
+    grad = input_gradient(loss.sum(), xg)
+    return logits.detach(), loss.detach(), grad
+
+
+def _apgd_run(
+    model: nn.Module,
+    x0: Tensor,
+    y: Tensor,
+    target: Tensor | None,
+    lo: Tensor,
+    hi: Tensor,
+    eps: float,
+    *,
+    loss_fn: LossFn,
+    steps: int,
+    rho: float,
+    early_stop: bool,
+    generator: torch.Generator | None,
+    precision_ctx,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """One APGD run from a random start; returns ``(x_adv, fooled, best_loss)`` per row."""
+    n = x0.shape[0]
+    view = (-1,) + (1,) * (x0.dim() - 1)
+    device = x0.device
+    x_out = torch.empty_like(x0)
+    fooled_out = torch.zeros(n, dtype=torch.bool, device=device)
+    loss_out = torch.full((n,), float("-inf"), device=device)
+
+    # Random start: a uniformly random direction scaled to ℓ∞ norm ε, projected.
+    u = uniform_like(x0, -1.0, 1.0, generator)
+    u = u / u.flatten(1).abs().amax(dim=1).clamp_min(1e-12).view(view)
+    x = torch.clamp(x0 + eps * u, min=lo, max=hi)
+
+    logits, loss, grad = _evaluate(model, x, y, target, loss_fn, precision_ctx, True)
+    assert grad is not None
+    fooled = logits.argmax(dim=1) != y
+    x_found = x  # the first misclassified iterate (meaningful where ``fooled``)
+    x_best, grad_best, loss_best = x, grad, loss
+    x_prev = x
+    eta = torch.full((n,) + (1,) * (x0.dim() - 1), 2 * eps, dtype=x0.dtype, device=device)
+    loss_prev = loss
+    successes = torch.zeros(n, dtype=torch.int64, device=device)
+    loss_best_at_check = loss_best
+    reduced_at_check = torch.zeros(n, dtype=torch.bool, device=device)
+    checkpoints = set(apgd_checkpoints(steps))
+    last_check = 0
+    rows = torch.arange(n, device=device)  # original row of each example still attacked
+    period = sync_period(device)
+
+    for i in range(steps):
+        if early_stop and i % period == 0:
+            # The only host synchronisation: drop the examples that are already broken.
+            keep = (~fooled).nonzero().squeeze(1)
+            if keep.numel() < rows.numel():
+                gone = fooled.nonzero().squeeze(1)
+                x_out[rows[gone]] = x_found[gone]
+                fooled_out[rows[gone]] = True
+                loss_out[rows[gone]] = loss_best[gone]
+                if keep.numel() == 0:
+                    return x_out, fooled_out, loss_out
+                (x, x_prev, grad, x_best, grad_best, x_found, lo, hi, eta, y, rows) = (
+                    t[keep]
+                    for t in (x, x_prev, grad, x_best, grad_best, x_found, lo, hi, eta, y, rows)
+                )
+                (loss_best, loss_prev, successes, loss_best_at_check, reduced_at_check) = (
+                    t[keep]
+                    for t in (loss_best, loss_prev, successes, loss_best_at_check, reduced_at_check)
+                )
+                fooled = fooled[keep]
+                target = target[keep] if target is not None else None
+
+        # ---- momentum step (hot loop: no host synchronisation below) ------------------------
+        alpha = 1.0 if i == 0 else 0.75
+        momentum = x - x_prev
+        x_prev = x
+        z = torch.clamp(x + eta * grad.sign(), min=lo, max=hi)
+        x = torch.clamp(x + alpha * (z - x) + (1 - alpha) * momentum, min=lo, max=hi)
+
+        last = i == steps - 1  # the gradient at the last iterate would never be used
+        logits, loss, grad_new = _evaluate(model, x, y, target, loss_fn, precision_ctx, not last)
+        wrong = logits.argmax(dim=1) != y
+        x_found = torch.where((wrong & ~fooled).view(view), x, x_found)
+        fooled = fooled | wrong
+        improved = loss > loss_best
+        x_best = torch.where(improved.view(view), x, x_best)
+        loss_best = torch.where(improved, loss, loss_best)
+        if last:
+            break
+        assert grad_new is not None
+        grad = grad_new
+        grad_best = torch.where(improved.view(view), grad, grad_best)
+        successes = successes + (loss > loss_prev)
+        loss_prev = loss
+
+        if i + 1 in checkpoints:
+            # Halve the step and go back to the best point where (1) too few steps since the
+            # last checkpoint increased the loss or (2) the step was not halved last time
+            # and the best loss has not improved since.
+            period_len = i + 1 - last_check
+            last_check = i + 1
+            reduce = (successes < rho * period_len) | (
+                ~reduced_at_check & (loss_best <= loss_best_at_check)
+            )
+            r = reduce.view(view)
+            eta = torch.where(r, 0.5 * eta, eta)
+            x = torch.where(r, x_best, x)
+            grad = torch.where(r, grad_best, grad)
+            loss_prev = torch.where(reduce, loss_best, loss_prev)
+            reduced_at_check = reduce
+            loss_best_at_check = loss_best
+            successes = torch.zeros_like(successes)
+
+    x_out[rows] = torch.where(fooled.view(view), x_found, x_best)
+    fooled_out[rows] = fooled
+    loss_out[rows] = loss_best
+    return x_out, fooled_out, loss_out
+
+
+def apgd_on_correct(
+    model: nn.Module,
+    x0: Tensor,
+    y: Tensor,
+    lo: Tensor,
+    hi: Tensor,
+    eps: float,
+    *,
+    loss: str,
+    steps: int = 100,
+    restarts: int = 1,
+    rho: float = 0.75,
+    early_stop: bool = True,
+    targets: Tensor | None = None,
+    generator: torch.Generator | None = None,
+    precision_ctx=None,
+) -> tuple[Tensor, Tensor]:
+    """APGD on examples the model classifies correctly; returns ``(x_adv, fooled)``.
+
+    The building block of the registered attacks and of AutoAttack (which knows which
+    examples are still robust and their clean logits, so it skips the clean forward pass).
+    ``loss`` is ``"ce"``, ``"dlr"`` or ``"dlr-t"``; for ``"dlr-t"`` ``targets`` is (N, k): one
+    run (with ``restarts`` restarts) per target column, in order, on the examples not yet
+    fooled. Restarts run on the examples not yet fooled. Inputs are not validated here and
+    the caller holds :func:`attack_mode`. Rows never fooled get the highest-loss point of
+    their first target's runs.
+    """
+    if precision_ctx is None:
+        precision_ctx = autocast("fp32", x0.device)
+    loss_fn = _loss_fn(loss)
+    n = x0.shape[0]
+    view = (-1,) + (1,) * (x0.dim() - 1)
+    x_adv = x0.clone()
+    fooled = torch.zeros(n, dtype=torch.bool, device=x0.device)
+    best_loss = torch.full((n,), float("-inf"), device=x0.device)
+    columns = [None] if loss != "dlr-t" else list(range(targets.shape[1]))  # type: ignore[union-attr]
+    for j, column in enumerate(columns):
+        for restart in range(restarts):
+            active = (~fooled).nonzero().squeeze(1)  # one synchronisation per run
+            if active.numel() == 0:
+                return x_adv, fooled
+            target = targets[active, column] if column is not None else None  # type: ignore[index]
+            xs, fs, ls = _apgd_run(
+                model,
+                x0[active],
+                y[active],
+                target,
+                lo[active],
+                hi[active],
+                eps,
+                loss_fn=loss_fn,
+                steps=steps,
+                rho=rho,
+                early_stop=early_stop,
+                generator=generator,
+                precision_ctx=precision_ctx,
+            )
+            # Broken rows take their adversarial; the others the higher-loss point (only
+            # within the first target: losses toward different targets do not compare).
+            take = (fs | (ls > best_loss[active])) if j == 0 else fs
+            x_adv[active] = torch.where(take.view(view), xs, x_adv[active])
+            best_loss[active] = torch.where(take, ls, best_loss[active])
+            fooled[active] = fs
+    return x_adv, fooled
+
+
+# --------------------------------------------------------------------------------------------
+# Registered attacks
+# --------------------------------------------------------------------------------------------
+
+
+def _apgd(
+    name: str,
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    eps: float,
+    *,
+    loss: str,
+    steps: int,
+    restarts: int,
+    rho: float,
+    n_target_classes: int | None,
+    early_stop: bool,
+    generator: torch.Generator | None,
+    precision: str,
+    num_classes: int | None,
+) -> Tensor:
+    eps, num_classes = check_attack_inputs(model, x, y, eps, num_classes)
+    steps = check_positive_int(steps, "steps")
+    restarts = check_positive_int(restarts, "restarts")
+    rho = check_rho(rho)
+    early_stop = check_bool(early_stop, "early_stop")
+    if loss == "dlr-t":
+        n_target_classes = check_positive_int(n_target_classes, "n_target_classes")
+    check_precision(precision)
+    check_generator(generator)
+    if num_classes is not None:
+        check_class_count(num_classes, loss=loss, n_target_classes=n_target_classes, name=name)
+
+    x0 = x.detach()
+    if x0.shape[0] == 0:
+        return x0.clone()
+    with attack_mode(model), torch.enable_grad():
+        precision_ctx = autocast(precision, x0.device)
+        with torch.no_grad(), precision_ctx:
+            logits = model(x0)
+        num_classes = check_logits_and_labels(logits, y)
+        check_class_count(num_classes, loss=loss, n_target_classes=n_target_classes, name=name)
+        x_adv = x0.clone()
+        if eps == 0:
+            return x_adv
+        correct = (logits.argmax(dim=1) == y).nonzero().squeeze(1)
+        if correct.numel() == 0:
+            return x_adv
+        lo, hi = linf_bounds(x0[correct], eps)
+        targets = None
+        if loss == "dlr-t":
+            assert n_target_classes is not None
+            targets = top_targets(logits[correct], y[correct], n_target_classes)
+        x_sub, _ = apgd_on_correct(
+            model,
+            x0[correct],
+            y[correct],
+            lo,
+            hi,
+            eps,
+            loss=loss,
+            steps=steps,
+            restarts=restarts,
+            rho=rho,
+            early_stop=early_stop,
+            targets=targets,
+            generator=generator,
+            precision_ctx=precision_ctx,
+        )
+        x_adv[correct] = x_sub
+    return x_adv
+
+
+def apgd_attack(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    eps: float,
+    *,
+    loss: str = "ce",
+    steps: int = 100,
+    restarts: int = 1,
+    rho: float = 0.75,
+    early_stop: bool = True,
+    generator: torch.Generator | None = None,
+    precision: str = "fp32",
+    num_classes: int | None = None,
+) -> Tensor:
+    """Untargeted ℓ∞ APGD (Croce & Hein, ICML 2020) on the ``"ce"`` or ``"dlr"`` loss.
+
+    Args:
+        model: maps (N, C, H, W) images in [0, 1] to (N, K) logits.
+        x: float images (N, C, H, W) in [0, 1].
+        y: int64 labels (N,).
+        eps: ℓ∞ radius as a fraction of the pixel range (8/255, not 8).
+        loss: ``"ce"`` (cross-entropy) or ``"dlr"`` (:func:`dlr_loss`, needs K ≥ 3).
+        steps: iterations per restart (100 in standard AutoAttack, 20 in the NoFrost paper).
+        restarts: random restarts, each on the examples not yet misclassified.
+        rho: the fraction of loss-increasing steps below which the step size is halved.
+        early_stop: stop attacking an example once an iterate is misclassified (the result
+            is the same up to which misclassified point is returned; it only saves time).
+        generator: source of the random starts, for reproducible results.
+        precision: ``"fp32"`` or ``"bf16"`` forward passes (see :func:`autocast`).
+        num_classes: the model's number of classes if known (checked up front).
+
+    Returns:
+        ``x_adv`` (detached), shape and dtype of ``x``, in [0, 1] and within ``eps`` of ``x``:
+        per example a misclassified iterate if one was found, else the highest-loss iterate;
+        examples the model misclassifies already are returned unchanged.
+    """
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
+    return _apgd(
+        f"apgd-{loss}",
+        model,
+        x,
+        y,
+        eps,
+        loss=loss,
+        steps=steps,
+        restarts=restarts,
+        rho=rho,
+        n_target_classes=None,
+        early_stop=early_stop,
+        generator=generator,
+        precision=precision,
+        num_classes=num_classes,
+    )
+
+
+@register_attack("apgd-ce")
+def apgd_ce_attack(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    eps: float,
+    *,
+    steps: int = 100,
+    restarts: int = 1,
+    rho: float = 0.75,
+    early_stop: bool = True,
+    generator: torch.Generator | None = None,
+    precision: str = "fp32",
+    num_classes: int | None = None,
+) -> Tensor:
+    """APGD on the cross-entropy loss; see :func:`apgd_attack`."""
+    return apgd_attack(
+        model,
+        x,
+        y,
+        eps,
+        loss="ce",
+        steps=steps,
+        restarts=restarts,
+        rho=rho,
+        early_stop=early_stop,
+        generator=generator,
+        precision=precision,
+        num_classes=num_classes,
+    )
+
+
+@register_attack("apgd-dlr")
+def apgd_dlr_attack(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    eps: float,
+    *,
+    steps: int = 100,
+    restarts: int = 1,
+    rho: float = 0.75,
+    early_stop: bool = True,
+    generator: torch.Generator | None = None,
+    precision: str = "fp32",
+    num_classes: int | None = None,
+) -> Tensor:
+    """APGD on the DLR loss (needs ≥ 3 classes); see :func:`apgd_attack`."""
+    return apgd_attack(
+        model,
+        x,
+        y,
+        eps,
+        loss="dlr",
+        steps=steps,
+        restarts=restarts,
+        rho=rho,
+        early_stop=early_stop,
+        generator=generator,
+        precision=precision,
+        num_classes=num_classes,
+    )
+
+
+@register_attack("apgd-t")
+def apgd_targeted_attack(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    eps: float,
+    *,
+    steps: int = 100,
+    restarts: int = 1,
+    n_target_classes: int = 9,
+    rho: float = 0.75,
+    early_stop: bool = True,
+    generator: torch.Generator | None = None,
+    precision: str = "fp32",
+    num_classes: int | None = None,
+) -> Tensor:
+    """APGD-T: APGD on the targeted DLR loss toward each of the top ``n_target_classes``.
+
+    The targets of an example are the ``n_target_classes`` classes with the highest clean
+    logits other than its label, attacked one after the other (most likely first), each with
+    ``restarts`` runs of ``steps`` steps, on the examples no run has misclassified yet. An
+    example counts as broken when it is misclassified (as anything, not only as the target).
+    Needs ``K ≥ max(4, n_target_classes + 1)`` classes (standard AutoAttack: 9 targets, so
+    K ≥ 10). Other arguments and the result as in :func:`apgd_attack`.
+    """
+    return _apgd(
+        "apgd-t",
+        model,
+        x,
+        y,
+        eps,
+        loss="dlr-t",
+        steps=steps,
+        restarts=restarts,
+        rho=rho,
+        n_target_classes=n_target_classes,
+        early_stop=early_stop,
+        generator=generator,
+        precision=precision,
+        num_classes=num_classes,
+    )

@@ -1,0 +1,523 @@
+"""AutoAttack: an ensemble of parameter-free attacks run in turn (``autoattack``).
+
+F. Croce, M. Hein, "Reliable evaluation of adversarial robustness with an ensemble of diverse
+parameter-free attacks", ICML 2020. The attacks run one after the other, each only on the
+examples that every earlier attack failed to break (the official protocol): an example counts
+as robust only if the model classifies it correctly and no attack found a misclassified point
+within ε. Whether an attack broke an example is decided by one more forward pass on the point
+it returned, never by the attack's own bookkeeping.
+
+Versions (``version=``):
+
+* ``"standard"`` (default): APGD-CE, APGD-T (9 targets), FAB-T (9 targets), Square (5,000
+  queries, ``p_init`` 0.8), each with 100 iterations and 1 restart, as in the official
+  ``version='standard'`` for ℓ∞. Needs the ``square`` attack; with fewer than 10 classes the
+  targeted attacks use ``K − 1`` targets (they need K ≥ 4). One known difference: the
+  official standard version runs Square with its window-size schedule *not* rescaled to the
+  5,000 queries (``resc_schedule=False``), while ``nofrost.attacks.square`` always rescales.
+* ``"fast"``: APGD-CE and APGD-DLR (100 steps, 1 restart; the NoFrost paper's "AA" used 20
+  steps: ``steps=20``).
+* ``"custom"``: ``attacks`` lists registered attack names, ``(name, kwargs)`` pairs or a
+  ``{name: kwargs}`` mapping, run in that order. Any registered attack may appear; the ones
+  implemented here (``apgd-ce``, ``apgd-dlr``, ``apgd-t``, ``fab-t``) reuse the clean logits
+  and the examples' ε-ball bounds instead of recomputing them.
+
+``attack_kwargs`` ({name: kwargs}) overrides options of attacks in any version, and ``steps``
+sets the iterations of all of them that have a ``steps`` option. Randomness comes from
+``generator`` if given, else from ``seed``, else from the global torch RNG; each attack gets
+its own generator derived from that, so an attack's random draws do not depend on how many
+the attacks before it made.
+
+:func:`run_autoattack` also returns which examples were still robust after each attack (for
+tables that show which attack broke what); the registered ``autoattack`` returns ``x_adv``
+only.
+"""
+
+from __future__ import annotations
+
+import inspect
+import numbers
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from nofrost.attacks._common import (
+    attack_mode,
+    autocast,
+    check_attack_inputs,
+    check_generator,
+    check_logits_and_labels,
+    check_positive_int,
+    check_precision,
+    linf_bounds,
+)
+from nofrost.attacks._registry import ATTACKS, get, register_attack
+from nofrost.attacks.apgd import (
+    apgd_ce_attack,
+    apgd_dlr_attack,
+    apgd_on_correct,
+    apgd_targeted_attack,
+    check_bool,
+    check_class_count,
+    check_rho,
+    top_targets,
+)
+from nofrost.attacks.fab import check_fab_params, fab_on_correct, fab_targeted_attack
+
+__all__ = ["VERSIONS", "autoattack", "autoattack_plan", "robust_accuracies", "run_autoattack"]
+
+VERSIONS: tuple[str, ...] = ("standard", "fast", "custom")
+
+_VERSION_PLANS: dict[str, tuple[tuple[str, dict[str, Any]], ...]] = {
+    "standard": (
+        ("apgd-ce", {}),
+        ("apgd-t", {}),
+        ("fab-t", {}),
+        ("square", {"queries": 5000, "p_init": 0.8}),
+    ),
+    "fast": (("apgd-ce", {}), ("apgd-dlr", {})),
+}
+
+# Attacks implemented in this package that AutoAttack runs through their building blocks.
+_OWN: dict[str, Any] = {
+    "apgd-ce": apgd_ce_attack,
+    "apgd-dlr": apgd_dlr_attack,
+    "apgd-t": apgd_targeted_attack,
+    "fab-t": fab_targeted_attack,
+}
+# Arguments AutoAttack itself passes to every attack; they cannot be set per attack.
+_RESERVED = ("model", "x", "y", "eps", "generator", "precision", "num_classes")
+_DEFAULT_TARGETS = 9
+
+
+# --------------------------------------------------------------------------------------------
+# The plan: which attacks, in which order, with which options
+# --------------------------------------------------------------------------------------------
+
+
+def _as_kwargs(value: Any, what: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        raise ValueError(f"{what} must be a mapping of option names to values, got {value!r}")
+    return dict(value)
+
+
+def _parse_attacks(attacks: Any) -> list[tuple[str, dict[str, Any]]]:
+    if attacks is None:
+        raise ValueError(
+            "version='custom' needs attacks=[...]: names of registered attacks (e.g. "
+            "['apgd-ce', 'apgd-dlr']), (name, kwargs) pairs or a {name: kwargs} mapping"
+        )
+    if isinstance(attacks, Mapping):
+        items = [(name, _as_kwargs(kw, f"the options of {name!r}")) for name, kw in attacks.items()]
+    elif isinstance(attacks, Sequence) and not isinstance(attacks, str):
+        items = []
+        for item in attacks:
+            if isinstance(item, str):
+                items.append((item, {}))
+            elif (
+                isinstance(item, Sequence)
+                and not isinstance(item, str)
+                and len(item) == 2
+                and isinstance(item[0], str)
+            ):
+                items.append((item[0], _as_kwargs(item[1], f"the options of {item[0]!r}")))
+            else:
+                raise ValueError(
+                    f"attacks entries must be attack names or (name, kwargs) pairs, got {item!r}"
+                )
+    else:
+        raise ValueError(
+            f"attacks must be a list of attack names or a {{name: kwargs}} mapping, got "
+            f"{attacks!r}"
+        )
+    if not items:
+        raise ValueError("attacks is empty: name at least one attack")
+    return items
+
+
+def _check_own_options(name: str, kwargs: dict[str, Any]) -> None:
+    """Validate the options of an attack implemented here, before anything runs."""
+    if "steps" in kwargs:
+        check_positive_int(kwargs["steps"], f"{name} steps")
+    if "restarts" in kwargs:
+        check_positive_int(kwargs["restarts"], f"{name} restarts")
+    if "n_target_classes" in kwargs:
+        check_positive_int(kwargs["n_target_classes"], f"{name} n_target_classes")
+    if "rho" in kwargs:
+        check_rho(kwargs["rho"])
+    if "early_stop" in kwargs:
+        check_bool(kwargs["early_stop"], f"{name} early_stop")
+    if name == "fab-t":
+        check_fab_params(
+            kwargs.get("alpha_max", 0.1), kwargs.get("eta", 1.05), kwargs.get("beta", 0.9)
+        )
+
+
+def autoattack_plan(
+    version: str = "standard",
+    attacks: Any = None,
+    attack_kwargs: Mapping[str, Mapping[str, Any]] | None = None,
+    steps: int | None = None,
+) -> list[tuple[str, dict[str, Any]]]:
+    """The ``(attack name, kwargs)`` list a version runs, validated (see the module docs).
+
+    ``steps`` sets the iterations of every attack with a ``steps`` option (APGD, FAB, ...)
+    that neither ``attacks`` nor ``attack_kwargs`` sets.
+
+    Raises ValueError for unknown versions or attacks, options an attack does not take,
+    repeated attacks, and ``standard`` without a registered ``square`` attack.
+    """
+    if version not in VERSIONS:
+        raise ValueError(f"version must be one of {', '.join(VERSIONS)}, got {version!r}")
+    if version == "custom":
+        plan = _parse_attacks(attacks)
+    else:
+        if attacks is not None:
+            raise ValueError(
+                f"attacks=... is only used with version='custom' (version={version!r} runs "
+                f"{', '.join(name for name, _ in _VERSION_PLANS[version])}); use attack_kwargs "
+                "to change their options"
+            )
+        plan = [(name, dict(kw)) for name, kw in _VERSION_PLANS[version]]
+    names = [name for name, _ in plan]
+    if "autoattack" in names:
+        raise ValueError("AutoAttack cannot run itself as one of its attacks")
+    if len(set(names)) != len(names):
+        raise ValueError(f"each attack may appear once in an AutoAttack run, got {names}")
+    overrides = _as_kwargs(attack_kwargs, "attack_kwargs")
+    for name in overrides:
+        if name not in names:
+            raise ValueError(
+                f"attack_kwargs names {name!r}, which this AutoAttack run does not use "
+                f"(it runs {', '.join(names)})"
+            )
+    plan = [
+        (name, {**kw, **_as_kwargs(overrides.get(name), f"attack_kwargs[{name!r}]")})
+        for name, kw in plan
+    ]
+    if steps is not None:
+        steps = check_positive_int(steps, "steps")
+        plan = [
+            (name, {"steps": steps, **kw})
+            if name in ATTACKS and "steps" in inspect.signature(get(name)).parameters
+            else (name, kw)
+            for name, kw in plan
+        ]
+    for name, kw in plan:
+        if name not in ATTACKS:
+            if name == "square":
+                raise ValueError(
+                    f"AutoAttack version {version!r} runs the Square attack, but no attack "
+                    "named 'square' is registered (nofrost.attacks.square); use "
+                    "version='fast' or version='custom'"
+                )
+            get(name)  # raises ValueError listing the known attacks
+        params = inspect.signature(get(name)).parameters
+        takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+        for key in kw:
+            if key in _RESERVED:
+                raise ValueError(
+                    f"{key!r} cannot be set for {name!r}: AutoAttack passes it to every attack "
+                    "(set it on the AutoAttack call instead)"
+                )
+            if key not in params and not takes_any:
+                options = [p for p in params if p not in _RESERVED]
+                raise ValueError(
+                    f"attack {name!r} has no option {key!r}; its options: {', '.join(options)}"
+                )
+        if name in _OWN:
+            _check_own_options(name, kw)
+    return plan
+
+
+def _own_defaults(name: str) -> dict[str, Any]:
+    params = inspect.signature(_OWN[name]).parameters
+    return {
+        key: p.default
+        for key, p in params.items()
+        if p.default is not inspect.Parameter.empty and key not in _RESERVED
+    }
+
+
+def _targets_for(name: str, kwargs: dict[str, Any], num_classes: int) -> int:
+    """Targets of apgd-t / fab-t: as given, else min(9, K − 1) (AutoAttack's 9 if K ≥ 10)."""
+    return int(kwargs.get("n_target_classes", min(_DEFAULT_TARGETS, num_classes - 1)))
+
+
+def _check_plan_classes(plan: list[tuple[str, dict[str, Any]]], num_classes: int) -> None:
+    for name, kw in plan:
+        if name == "apgd-dlr":
+            check_class_count(num_classes, loss="dlr", name=name)
+        elif name == "apgd-t":
+            check_class_count(
+                num_classes,
+                loss="dlr-t",
+                n_target_classes=_targets_for(name, kw, num_classes),
+                name=name,
+            )
+        elif name == "fab-t":
+            check_class_count(
+                num_classes,
+                loss="ce",
+                n_target_classes=_targets_for(name, kw, num_classes),
+                name=name,
+            )
+
+
+# --------------------------------------------------------------------------------------------
+# Running it
+# --------------------------------------------------------------------------------------------
+
+
+def _run_own(
+    name: str,
+    kwargs: dict[str, Any],
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    lo: Tensor,
+    hi: Tensor,
+    eps: float,
+    clean_logits: Tensor,
+    num_classes: int,
+    generator: torch.Generator,
+    precision_ctx,
+) -> Tensor:
+    """One of this package's attacks on still-robust examples, skipping its clean pass."""
+    options = {**_own_defaults(name), **kwargs}
+    if name in ("apgd-ce", "apgd-dlr", "apgd-t"):
+        targets = None
+        if name == "apgd-t":
+            targets = top_targets(clean_logits, y, _targets_for(name, kwargs, num_classes))
+        x_adv, _ = apgd_on_correct(
+            model,
+            x,
+            y,
+            lo,
+            hi,
+            eps,
+            loss={"apgd-ce": "ce", "apgd-dlr": "dlr", "apgd-t": "dlr-t"}[name],
+            steps=options["steps"],
+            restarts=options["restarts"],
+            rho=float(options["rho"]),
+            early_stop=options["early_stop"],
+            targets=targets,
+            generator=generator,
+            precision_ctx=precision_ctx,
+        )
+        return x_adv
+    assert name == "fab-t"
+    x_adv, _ = fab_on_correct(
+        model,
+        x,
+        y,
+        lo,
+        hi,
+        eps,
+        top_targets(clean_logits, y, _targets_for(name, kwargs, num_classes)),
+        steps=options["steps"],
+        restarts=options["restarts"],
+        alpha_max=float(options["alpha_max"]),
+        eta=float(options["eta"]),
+        beta=float(options["beta"]),
+        early_stop=options["early_stop"],
+        generator=generator,
+        precision_ctx=precision_ctx,
+    )
+    return x_adv
+
+
+def _run_registered(
+    name: str,
+    kwargs: dict[str, Any],
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    eps: float,
+    num_classes: int,
+    generator: torch.Generator,
+    precision: str,
+) -> Tensor:
+    """Any other registered attack, through the public contract."""
+    attack = get(name)
+    params = inspect.signature(attack).parameters
+    extra: dict[str, Any] = {}
+    if "generator" in params:
+        extra["generator"] = generator
+    if "precision" in params:
+        extra["precision"] = precision
+    elif precision != "fp32":
+        raise ValueError(f"attack {name!r} has no precision option; use precision='fp32'")
+    if "num_classes" in params:
+        extra["num_classes"] = num_classes
+    return attack(model, x, y, eps, **kwargs, **extra)
+
+
+def _base_seed(seed: int | None, generator: torch.Generator | None) -> int:
+    if generator is not None:
+        return int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
+    if seed is not None:
+        return int(seed)
+    return int(torch.randint(0, 2**62, (1,)))  # the global RNG (e.g. seeded by the caller)
+
+
+def _attack_generator(base: int, index: int) -> torch.Generator:
+    # A different, fixed stream per attack: attack i's draws do not depend on attack i-1's.
+    return torch.Generator().manual_seed((base * 1_000_003 + 7919 * (index + 1)) % 2**63)
+
+
+def run_autoattack(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    eps: float,
+    *,
+    version: str = "standard",
+    attacks: Any = None,
+    attack_kwargs: Mapping[str, Mapping[str, Any]] | None = None,
+    steps: int | None = None,
+    seed: int | None = None,
+    generator: torch.Generator | None = None,
+    precision: str = "fp32",
+    num_classes: int | None = None,
+    batch_size: int | None = None,
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """AutoAttack (see the module docstring); returns ``(x_adv, per_attack_robust)``.
+
+    Args:
+        model, x, y, eps: as for every attack (see :mod:`nofrost.attacks`).
+        version: ``"standard"``, ``"fast"`` or ``"custom"``.
+        attacks: for ``version="custom"``: attack names, ``(name, kwargs)`` pairs or a
+            ``{name: kwargs}`` mapping, in the order they run.
+        attack_kwargs: ``{name: kwargs}`` overriding options of the version's attacks.
+        steps: iterations of every attack with a ``steps`` option that ``attacks`` /
+            ``attack_kwargs`` leave unset (e.g. ``version="fast", steps=20``: the NoFrost
+            paper's AA).
+        seed, generator: source of randomness (``generator`` wins; neither: global RNG).
+        precision: ``"fp32"`` or ``"bf16"`` forward passes, for every attack.
+        num_classes: the model's number of classes if known (checked up front).
+        batch_size: attack at most this many examples at a time (default: all at once).
+
+    Returns:
+        ``x_adv``: per example the point of the attack that broke it, and for robust
+        examples the point returned by the first attack (for the standard and fast
+        versions APGD-CE's highest-loss point); examples the model misclassifies are
+        returned unchanged. Shape, dtype, range and ε-ball as for every attack.
+        ``per_attack_robust``: ``{"clean": correct, name_1: robust after attack 1, …}`` in
+        run order, bool tensors of shape (N,) on ``x``'s device; each is the previous one
+        with the examples that attack broke set to False, so the last is the AutoAttack
+        robustness and ``mask[prev] & ~mask[name]`` shows what ``name`` broke.
+    """
+    eps, num_classes = check_attack_inputs(model, x, y, eps, num_classes)
+    check_precision(precision)
+    check_generator(generator)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
+        raise ValueError(f"seed must be an int or None, got {seed!r}")
+    if batch_size is not None:
+        batch_size = check_positive_int(batch_size, "batch_size")
+    plan = autoattack_plan(version, attacks, attack_kwargs, steps)
+    if num_classes is not None:
+        _check_plan_classes(plan, num_classes)
+
+    x0 = x.detach()
+    n = x0.shape[0]
+    device = x0.device
+    if n == 0:
+        empty = torch.zeros(0, dtype=torch.bool, device=device)
+        return x0.clone(), {"clean": empty, **{name: empty.clone() for name, _ in plan}}
+    base = _base_seed(seed, generator)
+
+    def chunks(index: Tensor) -> list[Tensor]:
+        return list(index.split(batch_size)) if batch_size is not None else [index]
+
+    with attack_mode(model), torch.enable_grad():
+        precision_ctx = autocast(precision, device)
+        with torch.no_grad(), precision_ctx:
+            clean_logits = torch.cat(
+                [model(x0[c]) for c in chunks(torch.arange(n, device=device))]
+            )
+        num_classes = check_logits_and_labels(clean_logits, y)
+        _check_plan_classes(plan, num_classes)
+        robust = clean_logits.argmax(dim=1) == y
+        per_attack: dict[str, Tensor] = {"clean": robust.clone()}
+        x_adv = x0.clone()
+        lo, hi = linf_bounds(x0, eps)
+        first = True
+        for index, (name, kwargs) in enumerate(plan):
+            todo = robust.nonzero().squeeze(1) if eps > 0 else robust.new_zeros(0).long()
+            if todo.numel() > 0:
+                attack_generator = _attack_generator(base, index)
+                for rows in chunks(todo):
+                    if name in _OWN:
+                        x_rows = _run_own(
+                            name, kwargs, model, x0[rows], y[rows], lo[rows], hi[rows], eps,
+                            clean_logits[rows], num_classes, attack_generator, precision_ctx,
+                        )  # fmt: skip
+                    else:
+                        x_rows = _run_registered(
+                            name, kwargs, model, x0[rows], y[rows], eps, num_classes,
+                            attack_generator, precision,
+                        )  # fmt: skip
+                    # Never trust an attack's own bookkeeping: project (a no-op for attacks
+                    # that keep the contract) and classify the point it returned.
+                    x_rows = torch.clamp(x_rows.detach(), min=lo[rows], max=hi[rows])
+                    with torch.no_grad(), precision_ctx:
+                        broken = model(x_rows).argmax(dim=1) != y[rows]
+                    robust[rows] = robust[rows] & ~broken
+                    if first:
+                        x_adv[rows] = x_rows
+                    else:
+                        x_adv[rows] = torch.where(
+                            broken.view(-1, *([1] * (x0.dim() - 1))), x_rows, x_adv[rows]
+                        )
+                first = False
+            per_attack[name] = robust.clone()
+    return x_adv, per_attack
+
+
+@register_attack("autoattack")
+def autoattack(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    eps: float,
+    *,
+    version: str = "standard",
+    attacks: Any = None,
+    attack_kwargs: Mapping[str, Mapping[str, Any]] | None = None,
+    steps: int | None = None,
+    seed: int | None = None,
+    generator: torch.Generator | None = None,
+    precision: str = "fp32",
+    num_classes: int | None = None,
+    batch_size: int | None = None,
+) -> Tensor:
+    """AutoAttack under the attack contract; returns ``x_adv`` (see :func:`run_autoattack`)."""
+    x_adv, _ = run_autoattack(
+        model,
+        x,
+        y,
+        eps,
+        version=version,
+        attacks=attacks,
+        attack_kwargs=attack_kwargs,
+        steps=steps,
+        seed=seed,
+        generator=generator,
+        precision=precision,
+        num_classes=num_classes,
+        batch_size=batch_size,
+    )
+    return x_adv
+
+
+def robust_accuracies(per_attack_robust: Mapping[str, Tensor]) -> dict[str, float]:
+    """``{name: fraction robust}`` for the masks of :func:`run_autoattack` (same order)."""
+    return {
+        name: (float(mask.float().mean()) if mask.numel() else float("nan"))
+        for name, mask in per_attack_robust.items()
+    }

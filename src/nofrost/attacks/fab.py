@@ -1,0 +1,342 @@
+"""ℓ∞ FAB-T: the targeted Fast Adaptive Boundary attack, as run by standard AutoAttack.
+
+F. Croce, M. Hein, "Minimally distorted adversarial examples with a fast adaptive boundary
+attack", ICML 2020. FAB looks for the *smallest* perturbation that changes the decision. At
+the current point ``x_k`` it linearises the boundary between the label ``y`` and a target
+class ``t``, ``{z : f(x_k) + ∇f(x_k)·(z − x_k) = 0}`` with ``f = z_t − z_y``, and computes the
+minimal-ℓ∞ steps ``d_k`` and ``d_0`` that move ``x_k`` and the original ``x_0`` onto that
+hyperplane inside the box [0, 1] (:func:`linf_hyperplane_step`). The next point is the convex
+combination
+
+    ``x_{k+1} = clip((1 − α)(x_k + η d_k) + α (x_0 + η d_0))``,
+    ``α = min(‖d_k‖∞ / (‖d_k‖∞ + ‖d_0‖∞), α_max)``,
+
+with overshoot η = 1.05 and α_max = 0.1 (the bias toward ``x_0`` keeps the perturbation
+small). Whenever ``x_{k+1}`` is misclassified it is recorded if it is closer to ``x_0`` than
+the best so far, and the iterate moves back toward ``x_0``: ``x_{k+1} ← x_0 + β (x_{k+1} −
+x_0)``, β = 0.9. The first run of each target starts at ``x_0`` (deterministic), further
+restarts at a random point at ℓ∞ distance ε/2.
+
+As in standard AutoAttack (``fab-t``: 9 targets, 100 iterations, 1 restart), the targets are
+the classes with the highest clean logits after the label, one after the other, each on the
+examples not yet broken, and an example is broken only if FAB found a misclassified point
+within ε. The attack contract asks for a point in the ε-ball either way, so the returned
+point is FAB's closest adversarial if it lies within ε and otherwise that point (or, if FAB
+found none, its last iterate) projected onto the ε-ball. With ``early_stop`` (default) an
+example leaves the attack as soon as it is broken; FAB would go on shrinking the
+perturbation, which cannot change whether it is broken at ε.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from nofrost.attacks._common import (
+    attack_mode,
+    autocast,
+    check_attack_inputs,
+    check_generator,
+    check_logits_and_labels,
+    check_positive_int,
+    check_precision,
+    input_gradient,
+    linf_bounds,
+    uniform_like,
+)
+from nofrost.attacks._registry import register_attack
+from nofrost.attacks.apgd import check_bool, check_class_count, sync_period, top_targets
+
+__all__ = ["fab_on_correct", "fab_targeted_attack", "linf_hyperplane_step"]
+
+
+def _argsort_rows(a: Tensor) -> Tensor:
+    # On CPU numpy's vectorised argsort is several times faster than torch's (measured 5x on
+    # (84, 3072) float32 rows, where the sort was a quarter of a FAB iteration); the order of
+    # ties does not matter to the caller.
+    if a.device.type == "cpu" and a.dtype in (torch.float32, torch.float64):
+        return torch.from_numpy(np.argsort(a.detach().numpy(), axis=1))
+    return a.argsort(dim=1)
+
+
+def linf_hyperplane_step(t: Tensor, w: Tensor, b: Tensor) -> Tensor:
+    """Row-wise minimal-ℓ∞ ``δ`` with ``w·(t + δ) = b`` and ``t + δ ∈ [0, 1]``.
+
+    ``t``, ``w``: (M, D); ``b``: (M,). Let ``c = b − w·t`` (the change of ``w·δ`` needed) and
+    ``v = sign(c) w``. Moving coordinate ``i`` by at most ``λ`` in the direction of ``v_i``
+    (as far as the box allows: ``r_i`` = distance to 1 if ``v_i > 0``, to 0 if ``v_i < 0``)
+    raises ``v·δ`` by ``h(λ) = Σ_i |v_i| min(λ, r_i)``, a nondecreasing piecewise-linear
+    function. The answer is ``δ_i = sign(v_i) min(λ*, r_i)`` for the smallest ``λ*`` with
+    ``h(λ*) = |c|``, found exactly by sorting the ``r_i``; where no ``λ`` suffices (the
+    hyperplane misses the box) every coordinate moves to its bound.
+    """
+    size = t.shape[1]
+    c = b - (w * t).sum(dim=1)
+    v = torch.where(c[:, None] >= 0, w, -w)
+    room = torch.where(v > 0, 1 - t, t).clamp_min(0)
+    weight = v.abs()
+    order = _argsort_rows(room)
+    r_sorted = room.gather(1, order)
+    w_sorted = weight.gather(1, order)
+    weighted = w_sorted * r_sorted
+    before = weighted.cumsum(dim=1) - weighted  # Σ_{i<j} |v_i| r_i  (sorted order)
+    from_here = w_sorted.flip(1).cumsum(dim=1).flip(1)  # Σ_{i≥j} |v_i|
+    h_at = (before + r_sorted * from_here).cummax(dim=1).values  # h(r_j), made monotone
+    need = c.abs()
+    j = torch.searchsorted(h_at, need[:, None].contiguous()).squeeze(1)
+    feasible = j < size
+    jc = j.clamp(max=size - 1)[:, None]
+    lam = (need - before.gather(1, jc).squeeze(1)) / from_here.gather(1, jc).squeeze(1).clamp_min(
+        torch.finfo(t.dtype).tiny
+    )
+    lam = torch.where(feasible, lam.clamp_min(0), r_sorted[:, -1])
+    return v.sign() * torch.minimum(room, lam[:, None])
+
+
+def _fab_run(
+    model: nn.Module,
+    x0: Tensor,
+    y: Tensor,
+    target: Tensor,
+    lo: Tensor,
+    hi: Tensor,
+    eps: float,
+    *,
+    steps: int,
+    alpha_max: float,
+    eta: float,
+    beta: float,
+    random_start: bool,
+    early_stop: bool,
+    generator: torch.Generator | None,
+    precision_ctx,
+) -> tuple[Tensor, Tensor]:
+    """One targeted FAB run; returns ``(x_adv, broken)`` with ``x_adv`` in the ε-ball."""
+    n = x0.shape[0]
+    view = (-1,) + (1,) * (x0.dim() - 1)
+    x_out = torch.empty_like(x0)
+    broken_out = torch.zeros(n, dtype=torch.bool, device=x0.device)
+    if random_start:
+        u = uniform_like(x0, -1.0, 1.0, generator)
+        u = u / u.flatten(1).abs().amax(dim=1).clamp_min(1e-12).view(view)
+        x1 = torch.clamp(x0 + 0.5 * eps * u, 0.0, 1.0)
+    else:
+        x1 = x0
+    best = x0  # the closest misclassified point found (where dist < inf)
+    dist_best = torch.full((n,), float("inf"), dtype=x0.dtype, device=x0.device)
+    rows = torch.arange(n, device=x0.device)
+    period = sync_period(x0.device)
+
+    for i in range(steps):
+        if early_stop and i % period == 0:
+            done = dist_best <= eps
+            keep = (~done).nonzero().squeeze(1)  # the only host synchronisation
+            if keep.numel() < rows.numel():
+                gone = done.nonzero().squeeze(1)
+                x_out[rows[gone]] = best[gone]
+                broken_out[rows[gone]] = True
+                if keep.numel() == 0:
+                    return torch.clamp(x_out, min=lo, max=hi), broken_out
+                (x0, x1, best, dist_best, y, target, rows) = (
+                    t[keep] for t in (x0, x1, best, dist_best, y, target, rows)
+                )
+        m = x0.shape[0]
+        # ---- linearise f = z_t − z_y at x1 -------------------------------------------------
+        xg = x1.detach().requires_grad_(True)
+        with precision_ctx:
+            logits = model(xg)
+        lf = logits.float()
+        f = lf.gather(1, target[:, None]).squeeze(1) - lf.gather(1, y[:, None]).squeeze(1)
+        w = input_gradient(f.sum(), xg).flatten(1)
+        b = (w * x1.flatten(1)).sum(dim=1) - f.detach().to(w.dtype)
+        # ---- minimal steps of x1 and x0 onto the hyperplane, combined ----------------------
+        d = linf_hyperplane_step(
+            torch.cat([x1.flatten(1), x0.flatten(1)]), torch.cat([w, w]), torch.cat([b, b])
+        )
+        size = d.abs().amax(dim=1).clamp_min(1e-8)
+        alpha = (size[:m] / (size[:m] + size[m:])).clamp(0.0, alpha_max).view(view)
+        d1 = d[:m].view_as(x1)
+        d0 = d[m:].view_as(x1)
+        x1 = torch.clamp((x1 + eta * d1) * (1 - alpha) + (x0 + eta * d0) * alpha, 0.0, 1.0)
+        # ---- record misclassified points, step back toward x0 -------------------------------
+        with torch.no_grad(), precision_ctx:
+            is_adv = model(x1).argmax(dim=1) != y
+        dist = (x1 - x0).flatten(1).abs().amax(dim=1)
+        closer = is_adv & (dist < dist_best)
+        best = torch.where(closer.view(view), x1, best)
+        dist_best = torch.where(closer, dist, dist_best)
+        x1 = torch.where(is_adv.view(view), x0 + beta * (x1 - x0), x1)
+
+    found = (dist_best < float("inf")).view(view)
+    x_out[rows] = torch.where(found, best, x1)
+    broken_out[rows] = dist_best <= eps
+    return torch.clamp(x_out, min=lo, max=hi), broken_out
+
+
+def fab_on_correct(
+    model: nn.Module,
+    x0: Tensor,
+    y: Tensor,
+    lo: Tensor,
+    hi: Tensor,
+    eps: float,
+    targets: Tensor,
+    *,
+    steps: int = 100,
+    restarts: int = 1,
+    alpha_max: float = 0.1,
+    eta: float = 1.05,
+    beta: float = 0.9,
+    early_stop: bool = True,
+    generator: torch.Generator | None = None,
+    precision_ctx=None,
+) -> tuple[Tensor, Tensor]:
+    """FAB-T on examples the model classifies correctly; returns ``(x_adv, broken)``.
+
+    ``targets`` is (N, k): one run per column (and restart), in order, on the examples not
+    broken yet. No validation here; the caller holds :func:`attack_mode`. Unbroken rows get
+    the point of their first run.
+    """
+    if precision_ctx is None:
+        precision_ctx = autocast("fp32", x0.device)
+    n = x0.shape[0]
+    view = (-1,) + (1,) * (x0.dim() - 1)
+    x_adv = x0.clone()
+    broken = torch.zeros(n, dtype=torch.bool, device=x0.device)
+    first = True
+    for column in range(targets.shape[1]):
+        for restart in range(restarts):
+            active = (~broken).nonzero().squeeze(1)  # one synchronisation per run
+            if active.numel() == 0:
+                return x_adv, broken
+            xs, bs = _fab_run(
+                model,
+                x0[active],
+                y[active],
+                targets[active, column],
+                lo[active],
+                hi[active],
+                eps,
+                steps=steps,
+                alpha_max=alpha_max,
+                eta=eta,
+                beta=beta,
+                random_start=restart > 0,
+                early_stop=early_stop,
+                generator=generator,
+                precision_ctx=precision_ctx,
+            )
+            if first:
+                x_adv[active] = xs
+            else:
+                x_adv[active] = torch.where(bs.view(view), xs, x_adv[active])
+            broken[active] = bs
+            first = False
+    return x_adv, broken
+
+
+def check_fab_params(alpha_max: object, eta: object, beta: object) -> tuple[float, float, float]:
+    def number(value: object, what: str, low: float, high: float) -> float:
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise ValueError(f"{what} must be a number, got {value!r}")
+        value = float(value)
+        if not low <= value <= high:
+            raise ValueError(f"{what} must lie in [{low}, {high}], got {value!r}")
+        return value
+
+    return (
+        number(alpha_max, "alpha_max", 0.0, 1.0),
+        number(eta, "eta", 1.0, 10.0),
+        number(beta, "beta", 0.0, 1.0),
+    )
+
+
+@register_attack("fab-t")
+def fab_targeted_attack(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    eps: float,
+    *,
+    steps: int = 100,
+    restarts: int = 1,
+    n_target_classes: int = 9,
+    alpha_max: float = 0.1,
+    eta: float = 1.05,
+    beta: float = 0.9,
+    early_stop: bool = True,
+    generator: torch.Generator | None = None,
+    precision: str = "fp32",
+    num_classes: int | None = None,
+) -> Tensor:
+    """ℓ∞ FAB-T (Croce & Hein, ICML 2020), see the module docstring; returns ``x_adv``.
+
+    Args:
+        model: maps (N, C, H, W) images in [0, 1] to (N, K) logits.
+        x: float images (N, C, H, W) in [0, 1].
+        y: int64 labels (N,).
+        eps: ℓ∞ radius (8/255, not 8); an example is broken if FAB finds a misclassified
+            point within ``eps``.
+        steps: FAB iterations per target and restart (``n_iter``, 100 in AutoAttack).
+        restarts: runs per target; the first starts at ``x``, the others at random points.
+        n_target_classes: targets per example (the most likely classes other than ``y``);
+            needs ``K ≥ n_target_classes + 1`` classes.
+        alpha_max, eta, beta: FAB's bias toward ``x``, overshoot and backward step.
+        early_stop: stop on an example once it is broken (does not change which are).
+        generator: source of the random restarts.
+        precision: ``"fp32"`` or ``"bf16"`` forward passes.
+        num_classes: the model's number of classes if known (checked up front).
+
+    Returns:
+        ``x_adv`` with the shape and dtype of ``x``, in [0, 1] and within ``eps`` of ``x``;
+        examples the model misclassifies already are returned unchanged.
+    """
+    eps, num_classes = check_attack_inputs(model, x, y, eps, num_classes)
+    steps = check_positive_int(steps, "steps")
+    restarts = check_positive_int(restarts, "restarts")
+    n_target_classes = check_positive_int(n_target_classes, "n_target_classes")
+    alpha_max, eta, beta = check_fab_params(alpha_max, eta, beta)
+    early_stop = check_bool(early_stop, "early_stop")
+    check_precision(precision)
+    check_generator(generator)
+    if num_classes is not None:
+        check_class_count(num_classes, loss="ce", n_target_classes=n_target_classes, name="fab-t")
+
+    x0 = x.detach()
+    if x0.shape[0] == 0:
+        return x0.clone()
+    with attack_mode(model), torch.enable_grad():
+        precision_ctx = autocast(precision, x0.device)
+        with torch.no_grad(), precision_ctx:
+            logits = model(x0)
+        num_classes = check_logits_and_labels(logits, y)
+        check_class_count(num_classes, loss="ce", n_target_classes=n_target_classes, name="fab-t")
+        x_adv = x0.clone()
+        if eps == 0:
+            return x_adv
+        correct = (logits.argmax(dim=1) == y).nonzero().squeeze(1)
+        if correct.numel() == 0:
+            return x_adv
+        lo, hi = linf_bounds(x0[correct], eps)
+        x_sub, _ = fab_on_correct(
+            model,
+            x0[correct],
+            y[correct],
+            lo,
+            hi,
+            eps,
+            top_targets(logits[correct], y[correct], n_target_classes),
+            steps=steps,
+            restarts=restarts,
+            alpha_max=alpha_max,
+            eta=eta,
+            beta=beta,
+            early_stop=early_stop,
+            generator=generator,
+            precision_ctx=precision_ctx,
+        )
+        x_adv[correct] = x_sub
+    return x_adv

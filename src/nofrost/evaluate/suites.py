@@ -1,0 +1,185 @@
+"""Named attack suites and the paper-layout grouping of attack columns.
+
+A suite is a name that expands into attack specs (``"name:key=value"`` strings, as parsed by
+:func:`nofrost.evaluate.robustness.parse_attack_specs`):
+
+* ``paper``: the columns of the NoFrost paper's robustness tables (H. Wang et al., "Removing
+  Batch Normalization Boosts Adversarial Training", ICML 2022): white-box PGD-20, APGD-CE,
+  APGD-DLR, MIA (MI-FGSM) and CW∞, all with 20 iterations; black-box RayS and Square with 400
+  queries; and AutoAttack's fast version.
+* ``strong``: standard AutoAttack (APGD-CE, APGD-T, FAB-T, Square-5000), the usual reference
+  number for ℓ∞ robustness.
+
+:func:`expand_suites` turns ``"clean,paper"`` or ``["strong", "pgd"]`` into a flat list of
+specs; :func:`column_group` and :func:`display_name` place each spec in the paper's table
+layout ``clean | white-box | black-box | AA`` under a short header such as ``PGD-20``.
+
+This module only manipulates names: it neither imports the attacks nor checks that they are
+registered (that happens when the specs are parsed), so suites may name attacks that other
+modules provide.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from typing import Any
+
+from nofrost.evaluate.specs import EVALUATION_DEFAULTS, parse_spec
+
+__all__ = [
+    "GROUPS",
+    "SUITES",
+    "column_group",
+    "display_name",
+    "expand_suites",
+    "list_suites",
+    "paper_columns",
+]
+
+SUITES: dict[str, tuple[str, ...]] = {
+    "paper": (
+        "pgd:steps=20",
+        "apgd-ce:steps=20",
+        "apgd-dlr:steps=20",
+        "mifgsm:steps=20",
+        "cw-linf:steps=20",
+        "rays:queries=400",
+        "square:queries=400",
+        "autoattack:version=fast",
+    ),
+    "strong": ("autoattack:version=standard",),
+}
+
+# Column groups in the order of the paper's tables.
+GROUPS: tuple[str, ...] = ("clean", "white-box", "black-box", "AutoAttack")
+
+_BLACK_BOX = frozenset({"square", "rays"})
+_AUTOATTACK = frozenset({"autoattack"})
+
+# name -> (short name, the budget key shown in the header, the paper's budget: shown only if
+# the spec's budget differs; None: always shown)
+_DISPLAY: dict[str, tuple[str, str | None, int | None]] = {
+    "pgd": ("PGD", "steps", None),
+    "pgd-t": ("PGD^T", "steps", None),
+    "bim": ("BIM", "steps", None),
+    "apgd-ce": ("APGD-CE", "steps", 20),
+    "apgd-dlr": ("APGD-DLR", "steps", 20),
+    "apgd-t": ("APGD-T", "steps", 20),
+    "fab-t": ("FAB-T", "steps", 20),
+    "mifgsm": ("MIA", "steps", 20),
+    "cw-linf": ("CW∞", "steps", 20),
+    "rays": ("RayS", "queries", 400),
+    "square": ("Square", "queries", None),
+}
+
+
+def list_suites() -> list[str]:
+    """Names of the suites, sorted."""
+    return sorted(SUITES)
+
+
+def expand_suites(text_or_list: str | Sequence[str]) -> list[str]:
+    """Replace suite names by their attack specs: ``"clean,paper"`` -> ``["clean", "pgd:…", …]``.
+
+    Accepts a comma-separated string or a list of items; items that are not suite names
+    (``clean``, ``pgd``, ``pgd:steps=50``, …) are kept as they are. Order is preserved and
+    exact duplicates are dropped (``"paper,pgd:steps=20"`` lists PGD-20 once).
+    """
+    if isinstance(text_or_list, str):
+        items = text_or_list.split(",")
+    elif isinstance(text_or_list, Sequence):
+        items = list(text_or_list)
+    else:
+        raise ValueError(
+            f"expected attack specs as a string such as 'clean,paper' or a list of strings, "
+            f"got {type(text_or_list).__name__}"
+        )
+    out: list[str] = []
+    for item in items:
+        if not isinstance(item, str):
+            raise ValueError(f"attack specs must be strings, got {type(item).__name__} {item!r}")
+        item = item.strip()
+        if not item:
+            continue
+        for spec in SUITES.get(item, (item,)):
+            if spec not in out:
+                out.append(spec)
+    return out
+
+
+def _split(spec: Any) -> tuple[str, dict[str, Any]]:
+    """``(name, kwargs)`` of a spec string ``name[:key=value...]`` or an AttackSpec."""
+    parsed = parse_spec(spec)
+    return parsed.name, dict(parsed.kwargs)
+
+
+def _resolved(name: str, kwargs: dict[str, Any], key: str) -> Any:
+    """The value of ``key`` the attack runs with: the spec's, the evaluation default, or the
+    attack function's own default (None if the attack is not registered or has no such
+    parameter)."""
+    if key in kwargs:
+        return kwargs[key]
+    if key in EVALUATION_DEFAULTS.get(name, {}):
+        return EVALUATION_DEFAULTS[name][key]
+    from nofrost import attacks
+
+    if name not in attacks.list_attacks():
+        return None
+    parameter = inspect.signature(attacks.get(name)).parameters.get(key)
+    if parameter is None or parameter.default is inspect.Parameter.empty:
+        return None
+    return parameter.default
+
+
+def column_group(spec: Any) -> str:
+    """The paper-table group of a spec: ``"white-box"``, ``"black-box"`` or ``"AutoAttack"``.
+
+    ``square`` and ``rays`` are black-box, ``autoattack`` is its own group, ``clean`` is
+    ``"clean"``, and every other attack (PGD, APGD, MIA, CW, …) is white-box.
+    """
+    name, _ = _split(spec)
+    if name == "clean":
+        return "clean"
+    if name in _BLACK_BOX:
+        return "black-box"
+    if name in _AUTOATTACK:
+        return "AutoAttack"
+    return "white-box"
+
+
+def display_name(spec: Any) -> str:
+    """A short column header: ``PGD-20``, ``APGD-CE``, ``MIA``, ``CW∞``, ``RayS``,
+    ``Square-400``, ``AA-fast``, ``AA``.
+
+    The budget is shown for PGD-like attacks and Square always, and for the others only when
+    it differs from the paper's (``mifgsm:steps=50`` is ``MIA-50``); more than one restart is
+    shown as ``×r``. Unknown attacks keep their spec label.
+    """
+    name, kwargs = _split(spec)
+    if name == "clean":
+        return "clean"
+    if name == "autoattack":
+        version = _resolved(name, kwargs, "version") or "standard"
+        return "AA" if version == "standard" else f"AA-{version}"
+    if name not in _DISPLAY:
+        return ":".join([name, *(f"{k}={v}" for k, v in kwargs.items())])
+    short, budget_key, paper_budget = _DISPLAY[name]
+    if budget_key is not None:
+        budget = _resolved(name, kwargs, budget_key)
+        if budget is not None and (paper_budget is None or budget != paper_budget):
+            short = f"{short}-{budget}"
+    restarts = kwargs.get("restarts")
+    if isinstance(restarts, int) and restarts > 1:
+        short = f"{short}×{restarts}"
+    return short
+
+
+def paper_columns(labels: Sequence[Any]) -> list[tuple[str, str, Any]]:
+    """``(group, display name, label)`` for each label, ordered as the paper's tables.
+
+    Groups come in the order ``clean | white-box | black-box | AutoAttack``; within a group the
+    given order is kept. Use it to lay out ``result["attacks"]`` (whose keys are spec labels).
+    """
+    entries = [(column_group(label), display_name(label), label) for label in labels]
+    return sorted(entries, key=lambda entry: GROUPS.index(entry[0]))

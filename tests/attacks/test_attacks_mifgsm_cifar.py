@@ -1,0 +1,113 @@
+"""MI-FGSM ("MIA"): definition checks on a toy model, behaviour on a real robust model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import nofrost
+from nofrost.attacks import get, pgd_attack
+from nofrost.attacks.mifgsm import mifgsm_attack
+from nofrost.data import load_dataset, stratified_subset
+
+ASSET = Path(__file__).resolve().parents[1] / "assets" / "cifar_resnet10_sat_bn"
+N = 100
+EPS = 8 / 255
+
+
+@pytest.fixture(scope="module")
+def robust():
+    """(model, clean-correct x, their y, N): the attack only runs where the model is right."""
+    model = nofrost.load_model(ASSET)
+    data = stratified_subset(load_dataset("cifar10-mini", "test"), N)
+    x, y = data.images.float() / 255, data.targets
+    with torch.no_grad():
+        correct = model(x).argmax(1) == y
+    return model, x[correct], y[correct], N
+
+
+def robust_accuracy(model, x_adv, y, n_total):
+    with torch.no_grad():
+        return float((model(x_adv).argmax(1) == y).sum()) / n_total
+
+
+def toy():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 32), nn.Tanh(), nn.Linear(32, 5))
+    g = torch.Generator().manual_seed(1)
+    return model.eval(), torch.rand(6, 3, 8, 8, generator=g), torch.randint(0, 5, (6,), generator=g)
+
+
+def textbook_mifgsm(model, x, y, eps, steps, decay):
+    """Dong et al.'s update written plainly, as an independent reference."""
+    alpha = eps / steps
+    g = torch.zeros_like(x)
+    x_adv = x.clone()
+    for _ in range(steps):
+        x_adv.requires_grad_(True)
+        loss = F.cross_entropy(model(x_adv), y)
+        (grad,) = torch.autograd.grad(loss, x_adv)
+        g = decay * g + grad / grad.abs().sum(dim=(1, 2, 3), keepdim=True)
+        x_adv = x_adv.detach() + alpha * g.sign()
+        x_adv = torch.min(torch.max(x_adv, x - eps), x + eps).clamp(0, 1)
+    return x_adv
+
+
+def test_registered_and_matches_textbook_update():
+    assert get("mifgsm") is mifgsm_attack
+    model, x, y = toy()
+    ours = mifgsm_attack(model, x, y, EPS, steps=10)
+    reference = textbook_mifgsm(model, x, y, EPS, steps=10, decay=1.0)
+    assert torch.allclose(ours, reference, atol=1e-6)
+    # The default budget: 20 steps of eps/20 from the clean image.
+    assert float((mifgsm_attack(model, x, y, EPS) - x).abs().max()) <= EPS + 1e-6
+
+
+def test_no_momentum_is_iterative_fgsm_with_step_eps_over_steps():
+    model, x, y = toy()
+    ours = mifgsm_attack(model, x, y, EPS, steps=5, decay=0.0)
+    reference = pgd_attack(model, x, y, EPS, steps=5, step_size=EPS / 5, random_start=False)
+    assert torch.equal(ours, reference)
+
+
+def test_zero_gradient_does_not_move_or_nan():
+    class Constant(nn.Module):
+        def forward(self, x):
+            return x.sum(dim=(1, 2, 3))[:, None] * 0 + torch.tensor([1.0, 0.0])
+
+    x = torch.rand(3, 1, 4, 4)
+    y = torch.zeros(3, dtype=torch.long)
+    out = mifgsm_attack(Constant(), x, y, EPS)
+    assert torch.equal(out, x)
+
+
+def test_validation():
+    model, x, y = toy()
+    for bad in (-1.0, float("nan"), "1", True):
+        with pytest.raises(ValueError, match="decay"):
+            mifgsm_attack(model, x, y, EPS, decay=bad)
+    with pytest.raises(ValueError, match="steps"):
+        mifgsm_attack(model, x, y, EPS, steps=2.0)
+
+
+def test_mifgsm_lowers_accuracy_well_below_clean(robust):
+    model, x, y, n = robust
+    clean = len(y) / n
+    acc = robust_accuracy(model, mifgsm_attack(model, x, y, EPS), y, n)
+    print(f"sat_bn, {n} test images, eps 8/255: clean {clean:.3f}, MIA-20 {acc:.3f}")
+    assert acc <= clean - 0.08
+    assert acc <= 0.33
+
+
+def test_matches_torchattacks_mifgsm(robust):
+    torchattacks = pytest.importorskip("torchattacks")
+    model, x, y, n = robust
+    ours = robust_accuracy(model, mifgsm_attack(model, x, y, EPS, steps=20), y, n)
+    reference = torchattacks.MIFGSM(model, eps=EPS, alpha=EPS / 20, steps=20, decay=1.0)
+    theirs = robust_accuracy(model, reference(x, y), y, n)
+    print(f"MIA-20: nofrost {ours:.3f}, torchattacks {theirs:.3f}")
+    assert abs(ours - theirs) <= 0.02
