@@ -78,7 +78,8 @@ def test_dlr_losses_by_hand():
     got = targeted_dlr_loss(z, torch.tensor([0, 0]), torch.tensor([1, 2]))
     assert torch.allclose(got, torch.tensor([-2 / 2.5, -1 / 2.5]))
     # shift and scale invariance
-    assert torch.allclose(dlr_loss(5 * z + 7, torch.tensor([0, 1])), dlr_loss(z, torch.tensor([0, 1])))
+    y = torch.tensor([0, 1])
+    assert torch.allclose(dlr_loss(5 * z + 7, y), dlr_loss(z, y))
 
 
 def test_dlr_needs_three_classes_and_targeted_needs_k_plus_one():
@@ -196,7 +197,8 @@ def test_apgd_maximises_the_loss_where_it_cannot_break():
     assert keep.sum() > 5
     with torch.no_grad():
         ce = nn.functional.cross_entropy
-        assert (ce(model(x_adv[keep]), y[keep], reduction="none") >= ce(model(x[keep]), y[keep], reduction="none")).all()
+        adv_loss = ce(model(x_adv[keep]), y[keep], reduction="none")
+        assert (adv_loss >= ce(model(x[keep]), y[keep], reduction="none")).all()
 
 
 def test_apgd_dlr_on_bf16_runs():
@@ -295,9 +297,14 @@ def test_plans():
     standard = autoattack_plan("standard")
     assert [n for n, _ in standard] == ["apgd-ce", "apgd-t", "fab-t", "square"]
     assert dict(standard)["square"] == {"queries": 5000, "p_init": 0.8}
-    assert autoattack_plan("fast", steps=20) == [("apgd-ce", {"steps": 20}), ("apgd-dlr", {"steps": 20})]
+    assert autoattack_plan("fast", steps=20) == [
+        ("apgd-ce", {"steps": 20}),
+        ("apgd-dlr", {"steps": 20}),
+    ]
     custom = autoattack_plan(
-        "custom", attacks={"apgd-ce": {"steps": 3}, "pgd": None}, attack_kwargs={"pgd": {"steps": 2}}
+        "custom",
+        attacks={"apgd-ce": {"steps": 3}, "pgd": None},
+        attack_kwargs={"pgd": {"steps": 2}},
     )
     assert custom == [("apgd-ce", {"steps": 3}), ("pgd", {"steps": 2})]
     assert autoattack_plan("custom", attacks=["apgd-t", ("fab-t", {"steps": 4})], steps=9) == [

@@ -43,6 +43,10 @@ def real():
     return model, data.images.float() / 255, data.targets
 
 
+def seeded(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
 def robust_accuracy(model, x, x_adv, y) -> float:
     x_adv = x_adv.detach()
     assert float((x_adv - x).abs().max()) <= EPS + 1e-6
@@ -71,9 +75,8 @@ def test_apgd_agrees_with_the_official_code(real, loss):
     with torch.no_grad():
         clean = float((model(x).argmax(1) == y).float().mean())
     assert 0.3 < clean < 0.5  # the asset is the model we think it is
-    ours = robust_accuracy(
-        model, x, get(f"apgd-{loss}")(model, x, y, EPS, steps=STEPS, generator=torch.Generator().manual_seed(0)), y
-    )
+    x_ours = get(f"apgd-{loss}")(model, x, y, EPS, steps=STEPS, generator=seeded(0))
+    ours = robust_accuracy(model, x, x_ours, y)
     with torch.random.fork_rng():
         official = robust_accuracy(model, x, official_apgd(model, loss).perturb(x, y), y)
     print(f"apgd-{loss}: ours {ours:.3f} official {official:.3f} (clean {clean:.3f})")
@@ -115,8 +118,10 @@ def test_autoattack_standard_agrees_with_the_official_code(real):
     adversary.fab = FABAttack_PT(model, n_restarts=1, n_iter=STEPS, eps=EPS, seed=0,
                                  norm="Linf", n_target_classes=TARGETS, device="cpu")  # fmt: skip
     # Our Square rescales its p schedule to the query budget; so does this one.
-    adversary.square = SquareAttack(model, p_init=0.8, n_queries=QUERIES, eps=EPS, norm="Linf",
-                                    n_restarts=1, seed=0, device="cpu", resc_schedule=True)  # fmt: skip
+    adversary.square = SquareAttack(
+        model, p_init=0.8, n_queries=QUERIES, eps=EPS, norm="Linf", n_restarts=1, seed=0,
+        device="cpu", resc_schedule=True,
+    )  # fmt: skip
     official = robust_accuracy(model, x, run_official(adversary, x, y), y)
     after = {k: round(float(v.float().mean()), 3) for k, v in masks.items()}
     print(f"autoattack standard: ours {ours:.3f} official {official:.3f}; ours per attack {after}")
@@ -127,7 +132,7 @@ def test_more_apgd_steps_are_not_weaker(real):
     model, x, y = real
     accs = []
     for steps in (5, 25):
-        x_adv = get("apgd-ce")(model, x, y, EPS, steps=steps, generator=torch.Generator().manual_seed(1))
+        x_adv = get("apgd-ce")(model, x, y, EPS, steps=steps, generator=seeded(1))
         accs.append(robust_accuracy(model, x, x_adv, y))
     assert accs[1] <= accs[0]
 

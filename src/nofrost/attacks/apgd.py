@@ -207,7 +207,9 @@ def _loss_fn(loss: str) -> LossFn:
     if loss == "dlr":
         return lambda logits, y, target: dlr_loss(logits, y)
     if loss == "dlr-t":
-        return lambda logits, y, target: targeted_dlr_loss(logits, y, target)  # type: ignore[arg-type]
+        return lambda logits, y, target: targeted_dlr_loss(
+            logits, y, target  # type: ignore[arg-type]
+        )
     raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
 
 
@@ -382,7 +384,10 @@ def apgd_on_correct(
     x_adv = x0.clone()
     fooled = torch.zeros(n, dtype=torch.bool, device=x0.device)
     best_loss = torch.full((n,), float("-inf"), device=x0.device)
-    columns = [None] if loss != "dlr-t" else list(range(targets.shape[1]))  # type: ignore[union-attr]
+    columns: list[int | None] = [None]
+    if loss == "dlr-t":
+        assert targets is not None, "loss='dlr-t' needs targets"
+        columns = list(range(targets.shape[1]))
     for j, column in enumerate(columns):
         for restart in range(restarts):
             active = (~fooled).nonzero().squeeze(1)  # one synchronisation per run

@@ -3,8 +3,8 @@
 F. Croce, M. Hein, "Minimally distorted adversarial examples with a fast adaptive boundary
 attack", ICML 2020. FAB looks for the *smallest* perturbation that changes the decision. At
 the current point ``x_k`` it linearises the boundary between the label ``y`` and a target
-class ``t``, ``{z : f(x_k) + ∇f(x_k)·(z − x_k) = 0}`` with ``f = z_t − z_y``, and computes the
-minimal-ℓ∞ steps ``d_k`` and ``d_0`` that move ``x_k`` and the original ``x_0`` onto that
+class ``t``, ``{z : f(x_k) + ∇f(x_k)·(z − x_k) = 0}`` with ``f = z_t − z_y``, and computes
+the minimal-ℓ∞ steps ``d_k`` and ``d_0`` that move ``x_k`` and the original ``x_0`` onto that
 hyperplane inside the box [0, 1] (:func:`linf_hyperplane_step`). The next point is the convex
 combination
 
