@@ -72,11 +72,28 @@ class AttackConfig:
 
 @dataclass
 class MethodConfig:
+    """The training objective and its hyper-parameters (see docs/methods.md).
+
+    Every hyper-parameter is ``None`` by default, meaning "the method's default"; a method
+    refuses one it does not use (e.g. ``method.tau`` with ``trades``), so a typo cannot be
+    silently ignored.
+    """
+
     name: str = "sat"
-    lam: float | None = None  # weight of the adversarial loss; None: the method's default
+    lam: float | None = None  # weight of the adversarial loss (st/sat/pgdat/mbnat)
+    beta: float | None = None  # TRADES weight of the KL term (trades, trades-fat); default 1
+    tau: int | None = None  # FAT early-stop steps after misclassification (fat, trades-fat); default 1
+    replays: int | None = None  # Free AT minibatch replays m (free-at); default 8
 
     def validate(self) -> None:
         _check(self.lam is None or 0 <= self.lam <= 1, "method.lam", "a number in [0, 1]")
+        _check(
+            self.beta is None or (self.beta >= 0 and self.beta < float("inf")),
+            "method.beta",
+            "a finite number >= 0 (TRADES uses 1 in the NoFrost paper, 6 in Zhang et al. 2019) or null",
+        )
+        _check(self.tau is None or self.tau >= 0, "method.tau", "an integer >= 0 (FAT's τ; the paper uses 1) or null")
+        _check(self.replays is None or self.replays >= 1, "method.replays", "an integer >= 1 (Free AT's m) or null")
 
 
 @dataclass
@@ -147,6 +164,12 @@ class Config:
             section = getattr(self, f.name)
             if dataclasses.is_dataclass(section):
                 section.validate()
+        if self.method.name == "mbnat" and self.model.norm != "mbn":
+            raise ConfigError(
+                f"method.name=mbnat routes clean and adversarial images through two batch norms and "
+                f"needs model.norm=mbn (mixture BN), got model.norm={self.model.norm!r}; "
+                f"add --set model.norm=mbn"
+            )
         return self
 
     def to_dict(self) -> dict[str, Any]:

@@ -15,7 +15,7 @@ def test_make_norm_kinds() -> None:
     assert isinstance(make_norm("in", 8), InstanceNorm2d)
     assert isinstance(make_norm("gn", 8), nn.GroupNorm)
     assert isinstance(make_norm("none", 8), nn.Identity)
-    with pytest.raises(ValueError, match="unknown normalization layer 'mbnx'.*bn, gn, in, none"):
+    with pytest.raises(ValueError, match="unknown normalization layer 'mbnx'.*bn, gn, in, mbn, none"):
         make_norm("mbnx", 8)
 
 

@@ -82,8 +82,8 @@ def test_resume_without_checkpoint_is_clear(tiny_config, tmp_path):
 def test_standard_training_learns_on_real_images(tiny_overrides, tmp_path):
     """A sanity check that the loop optimizes: clean accuracy far above chance after a few epochs."""
     config = load_config("quickstart", overrides=[
-        *tiny_overrides, "method.name=st", "method.lam=null", "data.train_n=2000", "data.eval_n=500",
-        "optim.epochs=3", "optim.lr=0.05"])
+        *tiny_overrides, "method.name=st", "method.lam=null", "model.width=16", "data.train_n=2000",
+        "data.eval_n=500", "optim.epochs=4", "optim.lr=0.1"])
     result = train(config, tmp_path / "run", quiet=True)
     assert result.history[-1]["eval_clean_acc"] > 0.25  # chance is 0.10
     assert result.history[-1]["train_adv_acc"] is None

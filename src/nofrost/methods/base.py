@@ -41,12 +41,45 @@ class TrainingMethod(Protocol):
     def __call__(self, model: nn.Module, x: Tensor, y: Tensor, ctx: StepContext) -> StepOutput: ...
 
 
-MethodFactory = Callable[[MethodConfig], TrainingMethod]
+MethodFactory = Callable[[MethodConfig, AttackConfig], TrainingMethod]
 METHODS: Registry[MethodFactory] = Registry("training method")
 
+# The hyper-parameters of MethodConfig that are method-specific (``name`` is not).
+METHOD_FIELDS: tuple[str, ...] = ("lam", "beta", "tau", "replays")
 
-def build_method(config: MethodConfig) -> TrainingMethod:
-    return METHODS.get(config.name)(config)
+
+def register_method(name: str, *, uses: tuple[str, ...] = ()) -> Callable[[MethodFactory], MethodFactory]:
+    """Register ``factory(method_config, attack_config) -> method`` under ``name``.
+
+    ``uses`` names the MethodConfig fields the method reads; :func:`build_method` refuses a
+    config that sets any other one, so e.g. ``method.tau`` given to ``trades`` is an error
+    rather than silently ignored.
+    """
+    unknown = set(uses) - set(METHOD_FIELDS)
+    if unknown:
+        raise ValueError(f"method {name!r} declares unknown config fields {sorted(unknown)}")
+
+    def decorator(factory: MethodFactory) -> MethodFactory:
+        factory.config_fields = tuple(uses)  # type: ignore[attr-defined]
+        return METHODS.register(name)(factory)
+
+    return decorator
+
+
+def build_method(config: MethodConfig, attack: AttackConfig | None = None) -> TrainingMethod:
+    """The method ``config.name``, configured by ``config`` and the training attack's settings.
+
+    A method may expose an int attribute ``replays`` (the trainer then repeats the
+    forward/backward/step that many times per minibatch) and ``state_dict()`` /
+    ``load_state_dict()`` for state that must survive ``--resume`` (Free AT's perturbation).
+    """
+    factory = METHODS.get(config.name)
+    uses = getattr(factory, "config_fields", ())
+    for name in METHOD_FIELDS:
+        if getattr(config, name) is not None and name not in uses:
+            used = ", ".join(f"method.{u}" for u in uses) or "no method.* hyper-parameters"
+            raise ValueError(f"method {config.name!r} does not use method.{name}; it takes {used}")
+    return factory(config, attack if attack is not None else AttackConfig())
 
 
 def make_training_attack(config: AttackConfig) -> Callable[[nn.Module, Tensor, Tensor], Tensor]:

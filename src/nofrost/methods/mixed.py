@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from torch import Tensor, nn
 
-from nofrost.config import MethodConfig
-from nofrost.methods.base import METHODS, StepContext, StepOutput, cross_entropy
+from nofrost.config import AttackConfig, MethodConfig
+from nofrost.methods.base import StepContext, StepOutput, cross_entropy, register_method
 
 
 @dataclass
@@ -39,8 +39,8 @@ class MixedAdversarialLoss:
 
 
 def _registered(name: str, default_lam: float, *, fixed: bool) -> None:
-    @METHODS.register(name)
-    def factory(config: MethodConfig) -> MixedAdversarialLoss:
+    @register_method(name, uses=("lam",))
+    def factory(config: MethodConfig, attack: AttackConfig | None = None) -> MixedAdversarialLoss:
         if config.lam is None:
             return MixedAdversarialLoss(lam=default_lam)
         if fixed and config.lam != default_lam:

@@ -221,7 +221,11 @@ class CifarResNet(nn.Module):
         self.stages = nn.Sequential(*stages)
         self.num_features = in_ch
 
-        self.final_norm = make_norm(cfg.norm, in_ch)
+        # Per-image norms (IN, GN) right before global average pooling would erase exactly what
+        # the pooling reads (each channel's per-image mean): the network could only output a
+        # constant. They end with the activation alone; BN keeps the usual PreAct final BN.
+        per_image = cfg.norm in ("in", "gn")
+        self.final_norm = nn.Identity() if per_image else make_norm(cfg.norm, in_ch)
         self.final_act = ScaledReLU(RELU_GAMMA) if nf else nn.ReLU(inplace=True)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(cfg.dropout) if cfg.dropout > 0 else nn.Identity()

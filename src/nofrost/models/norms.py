@@ -18,6 +18,8 @@ Kinds registered here:
 - ``"none"``: ``nn.Identity``. Removing the normalizer alone is *not* a normalizer-free
   network: the CIFAR factories build the NF-ResNet of Brock et al. (2021a) for
   ``norm="none"`` (Scaled WS convolutions, alpha/beta scaling, gamma-scaled ReLU).
+- ``"mbn"``: mixture BN (Xie & Yuille, 2020), two batch norms BN_c / BN_a per layer with
+  explicit routing; defined in ``nofrost.models.mbn`` (imported at the end of this module).
 """
 
 from __future__ import annotations
@@ -193,3 +195,7 @@ def is_normalization_layer(module: nn.Module) -> bool:
 def find_normalization_layers(model: nn.Module) -> list[str]:
     """Names of all normalization modules in ``model`` (empty for a normalizer-free net)."""
     return [name for name, m in model.named_modules() if is_normalization_layer(m)]
+
+
+# Registers "mbn" (mixture BN, Xie & Yuille 2020); imported last because it registers itself here.
+from nofrost.models import mbn as _mbn  # noqa: E402,F401

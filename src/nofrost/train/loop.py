@@ -8,13 +8,20 @@ keeps a run directory up to date after every epoch::
     checkpoint.pt      full state for --resume (atomic write, pickle-free)
     model.safetensors  final weights, with model.json to rebuild the model
 
-The loop never knows which method runs: the method turns a batch into a loss.
+The loop never knows which method runs: the method turns a batch into a loss. A method may
+ask for its minibatches to be *replayed* (Free AT, Shafahi et al. 2019) by exposing an int
+attribute ``replays`` = m: each minibatch then gets m forward/backward/optimizer steps in a
+row, the schedule counts all of them, and ``ceil(optim.epochs / m)`` epochs run, so the number
+of optimizer steps stays about that of ``optim.epochs`` plain epochs. A method with state
+(``state_dict()`` / ``load_state_dict()``) has it saved in the checkpoint for ``--resume``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
+import math
 import sys
 import time
 from dataclasses import dataclass
@@ -131,9 +138,13 @@ def train(config: Config, out_dir: str | Path, *, resume: bool = False, quiet: b
         )
 
     steps_per_epoch = len(train_loader(0))
+    method = build_method(config.method, config.attack)
+    replays = method_replays(method)
+    epochs = math.ceil(config.optim.epochs / replays)  # epochs actually run
     optimizer = build_optimizer(model, config.optim)
-    schedule = build_schedule(optimizer, config.optim, steps_per_epoch)
-    method = build_method(config.method)
+    # One schedule step per optimizer step: steps_per_epoch · replays per epoch; warm-up stays
+    # warmup_epochs · steps_per_epoch optimizer steps.
+    schedule = build_schedule(optimizer, dataclasses.replace(config.optim, epochs=epochs * replays), steps_per_epoch)
     use_bf16 = on_cuda and config.runtime.bf16
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_bf16 else contextlib.nullcontext
     ctx = StepContext(
@@ -156,36 +167,39 @@ def train(config: Config, out_dir: str | Path, *, resume: bool = False, quiet: b
         if on_cuda and state["rng"].get("cuda") is not None:
             torch.cuda.set_rng_state(state["rng"]["cuda"], device)
         start_epoch = int(state["epoch"])
+        if "method" in state and hasattr(method, "load_state_dict"):
+            method.load_state_dict(state["method"])
         history = _read_metrics(out / "metrics.jsonl", upto_epoch=start_epoch)
     save_config(config, out / "config.yaml")
     _write_metrics(out / "metrics.jsonl", history)
 
     show = progress_enabled(quiet)
-    for epoch in range(start_epoch, config.optim.epochs):
+    for epoch in range(start_epoch, epochs):
         started = time.perf_counter()
         model.train()
-        sums = torch.zeros(4, device=device)  # loss·n, clean correct, adversarial correct, n
+        sums = torch.zeros(4, device=device)  # loss·n, clean correct, adversarial correct, n (per replay)
         seen_clean = seen_adv = False
         bar = tqdm(train_loader(epoch), total=steps_per_epoch, disable=not show, leave=False,
-                   desc=f"epoch {epoch + 1}/{config.optim.epochs}", unit="batch")
+                   desc=f"epoch {epoch + 1}/{epochs}", unit="batch")
         for step, (x, y) in enumerate(bar):
             x = x.contiguous(memory_format=memory_format)
-            result = method(step_model, x, y, ctx)
-            optimizer.zero_grad(set_to_none=True)
-            result.loss.backward()
-            if agc_params is not None:
-                adaptive_clip_grad(agc_params, clip_factor=config.optim.agc_clip)
-            optimizer.step()
-            schedule.step()
-            with torch.no_grad():
-                sums[0] += result.loss.detach().float() * len(y)
-                sums[3] += len(y)
-                if result.logits_clean is not None:
-                    sums[1] += (result.logits_clean.argmax(1) == y).sum()
-                    seen_clean = True
-                if result.logits_adv is not None:
-                    sums[2] += (result.logits_adv.argmax(1) == y).sum()
-                    seen_adv = True
+            for _ in range(replays):
+                result = method(step_model, x, y, ctx)
+                optimizer.zero_grad(set_to_none=True)
+                result.loss.backward()
+                if agc_params is not None:
+                    adaptive_clip_grad(agc_params, clip_factor=config.optim.agc_clip)
+                optimizer.step()
+                schedule.step()
+                with torch.no_grad():
+                    sums[0] += result.loss.detach().float() * len(y)
+                    sums[3] += len(y)
+                    if result.logits_clean is not None:
+                        sums[1] += (result.logits_clean.argmax(1) == y).sum()
+                        seen_clean = True
+                    if result.logits_adv is not None:
+                        sums[2] += (result.logits_adv.argmax(1) == y).sum()
+                        seen_adv = True
             if (step + 1) % _SYNC_EVERY == 0 or step + 1 == steps_per_epoch:
                 loss_so_far = (sums[0] / sums[3]).item()
                 if not torch.isfinite(torch.tensor(loss_so_far)):
@@ -210,33 +224,41 @@ def train(config: Config, out_dir: str | Path, *, resume: bool = False, quiet: b
             eval_loader = make_loader(eval_set, config.eval.batch_size, shuffle=False, augment=False, device=device)
             record["eval_clean_acc"] = clean_accuracy(model, eval_loader, autocast)
         history.append(record)
-        _save_checkpoint(checkpoint_path, model, optimizer, schedule, epoch + 1, config, device)
+        _save_checkpoint(checkpoint_path, model, optimizer, schedule, epoch + 1, config, device, method)
         _write_metrics(out / "metrics.jsonl", history)
         if not quiet:
-            print(_format_record(record, config.optim.epochs), file=sys.stderr)
+            print(_format_record(record, epochs), file=sys.stderr)
 
     save_model(model, out)
     model.eval()
     return TrainResult(out_dir=out, model=model, history=history, seconds=sum(r["seconds"] for r in history))
 
 
-def _save_checkpoint(path: Path, model, optimizer, schedule, epoch: int, config: Config, device) -> None:
+def method_replays(method: Any) -> int:
+    """How many optimizer steps the method wants per minibatch (its ``replays``, default 1)."""
+    replays = getattr(method, "replays", 1)
+    if isinstance(replays, bool) or not isinstance(replays, int) or replays < 1:
+        raise ValueError(f"a training method's 'replays' must be an int >= 1, got {replays!r}")
+    return replays
+
+
+def _save_checkpoint(path: Path, model, optimizer, schedule, epoch: int, config: Config, device, method=None) -> None:
     rng = {"torch": torch.get_rng_state()}
     if device.type == "cuda":
         rng["cuda"] = torch.cuda.get_rng_state(device)
-    atomic_torch_save(
-        {
-            "format": CHECKPOINT_FORMAT,
-            "model_spec": model.nofrost_spec,
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": schedule.state_dict(),
-            "epoch": epoch,
-            "rng": rng,
-            "config": config.to_dict(),
-        },
-        path,
-    )
+    state = {
+        "format": CHECKPOINT_FORMAT,
+        "model_spec": model.nofrost_spec,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": schedule.state_dict(),
+        "epoch": epoch,
+        "rng": rng,
+        "config": config.to_dict(),
+    }
+    if hasattr(method, "state_dict"):
+        state["method"] = method.state_dict()
+    atomic_torch_save(state, path)
 
 
 def _read_metrics(path: Path, upto_epoch: int) -> list[dict[str, Any]]:

@@ -1,0 +1,152 @@
+"""The MBNAT accuracy–robustness trade-off: evaluate an MBN model at a sweep of γ.
+
+NoFrost paper (Wang et al., ICML 2022), Sec. 4.2, Figure 2 (and Figure 5 for the other
+interpolation modes): an MBNAT model has no single operating point; sweeping the test-time
+weight γ between its BN_c and BN_a paths (``nofrost.models.mbn.interpolated``) traces a
+curve of (clean accuracy, robust accuracy) pairs, which NoFrost runs are compared against.
+
+Every point is one call of :func:`nofrost.evaluate.evaluate` (same examples, same attacks,
+same seed) on ``interpolated(model, γ, mode)``, so the attacks are white-box through the
+interpolation and every point carries its audit. Plot the result with
+:func:`nofrost.report.tradeoff.tradeoff_plot`.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from torch.utils.data import Dataset
+
+from nofrost.evaluate.robustness import AttackSpec, evaluate
+
+DEFAULT_GAMMAS: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(11))  # 0, 0.1, ..., 1
+
+
+def _summary(result: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "clean": result["clean"],
+        "attacks": dict(result["attacks"]),
+        "worst_case": result["worst_case"],
+        "n": result["n"],
+        "audit_failed": [entry["check"] for entry in result.get("audit", []) if not entry["passed"]],
+    }
+
+
+def curve_label(mode: str, p: float | None = None) -> str:
+    """How the paper names the curve: "MBNAT (logits)", "MBNAT (all)", "MBNAT (random 50%)"."""
+    return f"MBNAT (random {p:g}%)" if mode == "random" else f"MBNAT ({mode})"
+
+
+def gamma_sweep(
+    model_dir: str | Path,
+    dataset: str | Dataset,
+    gammas: Sequence[float] = DEFAULT_GAMMAS,
+    *,
+    attacks: str | Sequence[str | AttackSpec] = ("pgd",),
+    eps: float = 8 / 255,
+    n: int | None = 1000,
+    mode: str = "logits",
+    p: float = 50.0,
+    seed: int = 0,
+    nofrost_runs: Sequence[str | Path] = (),
+    batch_size: int = 256,
+    device: str | torch.device = "cpu",
+    data_root: str | Path | None = None,
+    image_size: int | None = None,
+    split: str = "test",
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Clean and robust accuracy of the MBN model in ``model_dir`` at each γ in ``gammas``.
+
+    Args:
+        model_dir: an MBNAT run directory (or anything ``nofrost.load_model`` reads) whose
+            model has mixture-BN layers (``model.norm: mbn``).
+        dataset: a dataset name (``"cifar10-mini"``, ``"cifar10"``, ``"imagenet"``; loaded with
+            ``data_root`` / ``image_size``, split ``split``) or a Dataset of ([0, 1] image, label).
+        gammas: the interpolation weights, each in [0, 1] (default 0, 0.1, ..., 1).
+        attacks: attack specs as for ``evaluate`` (e.g. ``["pgd", "apgd-ce"]``); ``clean`` is
+            always measured.
+        eps: ℓ∞ radius of the attacks (8/255, not 8).
+        n: how many (class-stratified) examples to evaluate; None: all. Every point uses the
+            same examples.
+        mode: the interpolation ("logits", "all" or "random"; see ``interpolated``).
+        p: for ``mode="random"``, the percentage of MBN layers that mix.
+        seed: the evaluation seed (example subset, attack randomness; the same for every
+            point) and, for ``mode="random"``, which layers mix.
+        nofrost_runs: run directories of models to show as single points (e.g. NoFrost),
+            evaluated identically.
+        batch_size, device, progress: as for ``evaluate``.
+
+    Returns a JSON-ready dict::
+
+        {"kind": "gamma-sweep", "model": str, "label": "MBNAT (logits)", "mode": ..., "p": ...,
+         "seed": ..., "dataset": ..., "split": ..., "eps": ..., "n": ...,
+         "attacks": [attack labels],
+         "points": [{"gamma": γ, "clean": acc, "attacks": {label: acc}, "worst_case": acc,
+                     "n": ..., "audit_failed": [check names]}, ...],          # one per γ, in order
+         "nofrost": [{"run": str, "label": run dir name, "clean": ..., "attacks": {...},
+                      "worst_case": ..., "n": ..., "audit_failed": [...]}, ...],
+         "seconds": float}
+
+    Accuracies are fractions in [0, 1]. ``audit_failed`` lists the evaluation self-audit checks
+    that failed for that point (see ``nofrost.evaluate.audit``).
+    """
+    from nofrost.data import load_dataset
+    from nofrost.models import load_model
+    from nofrost.models.mbn import INTERPOLATION_MODES, interpolated, mbn_layers
+
+    started = time.perf_counter()
+    if mode not in INTERPOLATION_MODES:
+        raise ValueError(f"mode must be one of {', '.join(INTERPOLATION_MODES)}, got {mode!r}")
+    gammas = [float(g) for g in gammas]
+    if not gammas:
+        raise ValueError("gammas is empty; give at least one γ in [0, 1]")
+    bad = [g for g in gammas if not 0.0 <= g <= 1.0]
+    if bad:
+        raise ValueError(f"every γ must lie in [0, 1], got {bad}")
+    dataset_name = dataset if isinstance(dataset, str) else type(dataset).__name__
+    if isinstance(dataset, str):
+        dataset = load_dataset(dataset, split, data_root, image_size=image_size)
+
+    model = load_model(model_dir, device=device)
+    if not mbn_layers(model):
+        raise ValueError(
+            f"{str(model_dir)!r} holds a model without mixture-BN layers; a γ sweep needs an MBNAT run "
+            f"(model.norm: mbn). Pass NoFrost runs as nofrost_runs=..."
+        )
+
+    common = dict(attacks=attacks, eps=eps, n=n, batch_size=batch_size, device=device, seed=seed,
+                  progress=progress, dataset_name=dataset_name, split=split)
+    points = []
+    labels: list[str] = []
+    for gamma in gammas:
+        wrapped = interpolated(model, gamma, mode, p=p, seed=seed)
+        result = evaluate(wrapped, dataset, model_name=f"{Path(model_dir).name}@gamma={gamma:g}", **common)
+        labels = list(result["attacks"])
+        points.append({"gamma": gamma, **_summary(result)})
+
+    others = []
+    for run in nofrost_runs:
+        other = load_model(run, device=device)
+        result = evaluate(other, dataset, model_name=Path(run).name, **common)
+        others.append({"run": str(run), "label": Path(run).name, **_summary(result)})
+
+    return {
+        "kind": "gamma-sweep",
+        "model": str(model_dir),
+        "label": curve_label(mode, p),
+        "mode": mode,
+        "p": p if mode == "random" else None,
+        "seed": seed,
+        "dataset": dataset_name,
+        "split": split,
+        "eps": eps,
+        "n": points[0]["n"],
+        "attacks": labels,
+        "points": points,
+        "nofrost": others,
+        "seconds": time.perf_counter() - started,
+    }

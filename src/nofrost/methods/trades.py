@@ -1,0 +1,73 @@
+"""TRADES: H. Zhang, Y. Yu, J. Jiao, E. P. Xing, L. El Ghaoui, M. I. Jordan, "Theoretically
+principled trade-off between robustness and accuracy", ICML 2019.
+
+    L = CE(f(x), y) + β · KL(p(x) ‖ p(x*)),   x* = argmax_{‖x'−x‖∞ ≤ ε} KL(p(x) ‖ p(x')),
+
+p = softmax ∘ f, the KL summed over classes and averaged over the batch. x* comes from PGD on
+the KL (``attack.steps`` steps of ``attack.step_size``, default as ``pgd``) started at
+x + 0.001·N(0, I), in eval mode unless ``attack.eval_mode: false``. Gradients of the loss flow
+through both p(x) and p(x*), as in the reference implementation.
+
+β defaults to 1, the value the NoFrost paper (Wang et al., ICML 2022, Sec. 4.1) uses for
+TRADES and TRADES-FAT "following the original TRADES paper" (whose CIFAR-10 runs use β = 6):
+``method.beta``. ``trades-fat`` (the NoFrost paper's TRADES-FAT, after Zhang et al. 2020)
+uses the same loss with FAT's early-stopped KL attack (``method.tau``, default 1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from torch import Tensor, nn
+
+from nofrost.config import AttackConfig, MethodConfig
+from nofrost.methods.base import StepContext, StepOutput, cross_entropy, register_method
+from nofrost.methods.inner_max import inner_pgd, kl_divergence
+
+DEFAULT_BETA = 1.0
+DEFAULT_TAU = 1
+
+# (model, x, y) -> x*
+InnerAttack = Callable[[nn.Module, Tensor, Tensor], Tensor]
+
+
+@dataclass
+class TradesLoss:
+    beta: float
+    attack: InnerAttack  # the KL maximization (replaceable, e.g. by a stand-in in tests)
+
+    def __call__(self, model: nn.Module, x: Tensor, y: Tensor, ctx: StepContext) -> StepOutput:
+        x_adv = self.attack(model, x, y)
+        with ctx.autocast():
+            logits_clean = model(x)
+            logits_adv = model(x_adv)
+        loss = cross_entropy(logits_clean, y, ctx) + self.beta * kl_divergence(logits_clean, logits_adv)
+        return StepOutput(loss=loss, logits_clean=logits_clean, logits_adv=logits_adv)
+
+
+def kl_attack(attack: AttackConfig, tau: int | None = None) -> InnerAttack:
+    """The TRADES KL-PGD with the training attack's ε, steps, step size, precision and mode;
+    early-stopped FAT-style when ``tau`` is given (TRADES-FAT)."""
+
+    def run(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
+        x_adv, _ = inner_pgd(
+            model, x, y, attack.eps, steps=attack.steps, step_size=attack.step_size, loss="kl", tau=tau,
+            start="normal", precision=attack.precision, train_mode=not attack.eval_mode,
+        )
+        return x_adv
+
+    return run
+
+
+@register_method("trades", uses=("beta",))
+def _trades(config: MethodConfig, attack: AttackConfig) -> TradesLoss:
+    beta = DEFAULT_BETA if config.beta is None else config.beta
+    return TradesLoss(beta=beta, attack=kl_attack(attack))
+
+
+@register_method("trades-fat", uses=("beta", "tau"))
+def _trades_fat(config: MethodConfig, attack: AttackConfig) -> TradesLoss:
+    beta = DEFAULT_BETA if config.beta is None else config.beta
+    tau = DEFAULT_TAU if config.tau is None else config.tau
+    return TradesLoss(beta=beta, attack=kl_attack(attack, tau=tau))
