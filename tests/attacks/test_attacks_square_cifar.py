@@ -2,31 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 from torch import nn
 
-import nofrost
 from nofrost.attacks import get, pgd_attack
 from nofrost.attacks.square import p_schedule, square_attack
-from nofrost.data import load_dataset, stratified_subset
 
-ASSET = Path(__file__).resolve().parents[1] / "assets" / "cifar_resnet10_sat_bn"
-N = 100
 EPS = 8 / 255
-
-
-@pytest.fixture(scope="module")
-def robust():
-    """(model, clean-correct x, their y, N): the attack only runs where the model is right."""
-    model = nofrost.load_model(ASSET)
-    data = stratified_subset(load_dataset("cifar10-mini", "test"), N)
-    x, y = data.images.float() / 255, data.targets
-    with torch.no_grad():
-        correct = model(x).argmax(1) == y
-    return model, x[correct], y[correct], N
 
 
 def robust_accuracy(model, x_adv, y, n_total):
