@@ -202,7 +202,7 @@ def train(config: Config, out_dir: str | Path, *, resume: bool = False, quiet: b
                         seen_adv = True
             if (step + 1) % _SYNC_EVERY == 0 or step + 1 == steps_per_epoch:
                 loss_so_far = (sums[0] / sums[3]).item()
-                if not torch.isfinite(torch.tensor(loss_so_far)):
+                if not math.isfinite(loss_so_far):
                     raise TrainingDiverged(
                         f"the training loss became {loss_so_far} in epoch {epoch + 1} (step {step + 1}). "
                         f"The last finished epoch is kept in {str(checkpoint_path)!r}. Try a lower "
