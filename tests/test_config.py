@@ -59,7 +59,7 @@ def test_file_is_laid_over_preset_and_under_overrides(tmp_path):
         ("optimizer.lr=0.1", "unknown key 'optimizer'"),
         ("optim.epochs=three", "optim.epochs: must be an integer"),
         ("optim.lr=-1", "optim.lr: must be a positive number"),
-        ("runtime.compile=maybe", "runtime.compile: must be true or false"),
+        ("runtime.compile=maybe", "runtime.compile: must be true, false or 'auto'"),
         ("model.dropout=1.5", "model.dropout"),
         ("attack.eps=8", "did you mean 8/255"),
         ("attack.precision=fp16", "'fp32' or 'bf16'"),

@@ -14,6 +14,8 @@ EPILOG = """examples:
   nofrost quickstart                                   # BN+SAT vs NoFrost on built-in data, CPU, minutes
   nofrost train --preset cifar10-nofrost --set data.root=cifar10_jpeg.npz --out runs/nf
   nofrost train --out runs/nf --resume                 # continue an interrupted run
+  torchrun --nproc_per_node=8 -m nofrost train --preset imagenet-nofrost-r50 \
+      --set data.root=/data/imagenet --out runs/nf50       # 8 GPUs, global batch 256
   nofrost evaluate runs/nf --data cifar10-mini --attacks clean,pgd --eps 8/255
   nofrost report runs/nf runs/bn -o report.html
   nofrost gamma-sweep runs/mbnat --data cifar10-mini --nofrost runs/nf   # MBNAT trade-off curve
@@ -27,7 +29,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         help="train a model from a preset/config into a run directory",
         description="Train a model. The config is a preset, then --config FILE on top, then --set "
         "overrides; the resolved config is saved as OUT/config.yaml. After training, the model is "
-        "evaluated with the config's eval section and OUT/eval.json is written.",
+        "evaluated with the config's eval section and OUT/eval.json is written. For several GPUs or "
+        "nodes, start it with torchrun (torchrun --nproc_per_node=K -m nofrost train ...): "
+        "optim.batch_size is then the global batch, split evenly among the K processes.",
     )
     p.add_argument("--preset", help="preset name (see `nofrost list`), e.g. cifar10-nofrost")
     p.add_argument("--config", help="YAML file laid over the preset")
@@ -137,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from nofrost.config import load_config
+    from nofrost.distributed import process_rank
     from nofrost.train import train
     from nofrost.workflows import evaluate_run
 
@@ -153,6 +158,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
             raise ValueError("give --preset NAME or --config FILE (see `nofrost list` for presets)")
         config = load_config(args.preset, args.config, args.overrides)
     result = train(config, out, resume=args.resume, quiet=args.quiet)
+    if process_rank() != 0:
+        return 0  # under torchrun, rank 0 alone reports and evaluates
     print(f"trained {config.model.name} with {config.method.name} in {result.seconds:.0f} s -> {out}")
     if not args.no_eval:
         evaluation = evaluate_run(out, config, progress=progress_enabled(args.quiet))

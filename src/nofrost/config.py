@@ -33,6 +33,7 @@ class DataConfig:
     eval_n: int = 500  # held-out examples evaluated after each epoch
     image_size: int | None = None  # ImageNet-style datasets only
     workers: int = 0
+    augment: bool = True  # random crop and horizontal flip of training images
 
     def validate(self) -> None:
         _check(self.train_n is None or self.train_n > 0, "data.train_n", "a positive integer or null")
@@ -62,6 +63,7 @@ class AttackConfig:
     steps: int = 10
     step_size: float | None = None  # None: min(1.25·eps, eps + 4/255) / steps
     eval_mode: bool = True  # generate x* with the model in eval mode, as the reference code does
+    random_start: bool = True  # start PGD at a uniform random point of the eps-ball
     precision: str = "fp32"  # "fp32" or "bf16" (bf16 autocast on CUDA)
 
     def validate(self) -> None:
@@ -107,6 +109,9 @@ class OptimConfig:
     label_smoothing: float = 0.0
     warmup_epochs: float = 0.0
     agc_clip: float | None = None  # adaptive gradient clipping λ (Brock et al. 2021b); None: off
+    # Linear scaling (Goyal et al. 2017), as the reference code does: when set, ``lr`` is the
+    # rate for a global batch of this many images and training uses lr · batch_size / lr_base_batch.
+    lr_base_batch: int | None = None
 
     def validate(self) -> None:
         _check(self.epochs >= 1, "optim.epochs", "an integer >= 1")
@@ -117,6 +122,14 @@ class OptimConfig:
         _check(0 <= self.label_smoothing < 1, "optim.label_smoothing", "a number in [0, 1)")
         _check(0 <= self.warmup_epochs < self.epochs, "optim.warmup_epochs", "a number in [0, epochs)")
         _check(self.agc_clip is None or self.agc_clip > 0, "optim.agc_clip", "a positive number or null")
+        _check(self.lr_base_batch is None or self.lr_base_batch >= 1, "optim.lr_base_batch", "a positive integer or null")
+
+    @property
+    def scaled_lr(self) -> float:
+        """The learning rate training starts from (after warm-up): ``lr``, linearly scaled if asked."""
+        if self.lr_base_batch is None:
+            return self.lr
+        return self.lr * self.batch_size / self.lr_base_batch
 
 
 @dataclass
@@ -125,13 +138,27 @@ class RuntimeConfig:
     device: str = "auto"  # "auto" (CUDA when available), "cpu", "cuda", "cuda:1", ...
     bf16: bool = True  # bf16 autocast for the training step on CUDA (ignored on CPU)
     channels_last: bool = True  # NHWC activations: faster convolutions on CUDA and on CPU (oneDNN)
-    compile: bool = False
+    # torch.compile the model: "auto" compiles on CUDA only; a compilation failure falls back to
+    # eager with a warning rather than stopping the run.
+    compile: bool | str = "auto"
+    compile_mode: str = "default"  # torch.compile mode; "reduce-overhead" adds CUDA graphs
+    # One forward/backward over [clean; adversarial] when no layer mixes examples (no BN):
+    # the same loss as two passes, with larger, faster kernels.
+    fused_forward: bool = True
+    sync_bn: bool = False  # under torchrun: synchronize BN batch statistics across processes
+    grad_checkpointing: bool = False  # recompute activations in backward: less memory, ~1 more forward
 
     def validate(self) -> None:
         _check(
             self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
             "runtime.device",
             "'auto', 'cpu' or 'cuda[:N]'",
+        )
+        _check(self.compile in (True, False, "auto"), "runtime.compile", "true, false or 'auto'")
+        _check(
+            self.compile_mode in ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"),
+            "runtime.compile_mode",
+            "'default', 'reduce-overhead', 'max-autotune' or 'max-autotune-no-cudagraphs'",
         )
 
 

@@ -20,11 +20,24 @@ class StepContext:
     ``attack`` makes adversarial examples with the training attack's settings; ``autocast``
     returns the mixed-precision context for the loss forwards (the attack handles its own
     precision); ``label_smoothing`` applies to every cross-entropy term.
+
+    ``attack_model`` is the network adversarial examples are computed on when it differs from
+    the step's ``model`` object: under DDP the step's model is the DistributedDataParallel
+    wrapper, whose forwards prepare gradient synchronisation that attack passes must not
+    trigger. Methods get it through :meth:`attack_target`. ``fuse_clean_adv`` says that no
+    layer mixes examples (no batch norm), so clean and adversarial inputs may share one
+    forward/backward pass.
     """
 
     attack: Callable[[nn.Module, Tensor, Tensor], Tensor]
     autocast: Callable[[], ContextManager] = contextlib.nullcontext
     label_smoothing: float = 0.0
+    attack_model: nn.Module | None = None
+    fuse_clean_adv: bool = False
+
+    def attack_target(self, model: nn.Module) -> nn.Module:
+        """The module to attack for the step whose model is ``model``."""
+        return model if self.attack_model is None else self.attack_model
 
 
 @dataclass
@@ -95,6 +108,7 @@ def make_training_attack(config: AttackConfig) -> Callable[[nn.Module, Tensor, T
             steps=config.steps,
             step_size=config.step_size,
             train_mode=not config.eval_mode,
+            random_start=config.random_start,
             precision=config.precision,
         )
 

@@ -46,7 +46,7 @@ class FastAdversarialLoss:
         )
 
     def __call__(self, model: nn.Module, x: Tensor, y: Tensor, ctx: StepContext) -> StepOutput:
-        x_adv = self.perturb(model, x, y)
+        x_adv = self.perturb(ctx.attack_target(model), x, y)
         with ctx.autocast():
             logits_adv = model(x_adv)
         return StepOutput(loss=cross_entropy(logits_adv, y, ctx), logits_adv=logits_adv)

@@ -31,7 +31,7 @@ class FriendlyAdversarialLoss:
     attack: Callable[[nn.Module, Tensor, Tensor], Tensor]  # the early-stopped PGD
 
     def __call__(self, model: nn.Module, x: Tensor, y: Tensor, ctx: StepContext) -> StepOutput:
-        x_adv = self.attack(model, x, y)
+        x_adv = self.attack(ctx.attack_target(model), x, y)
         with ctx.autocast():
             logits_adv = model(x_adv)
         return StepOutput(loss=cross_entropy(logits_adv, y, ctx), logits_adv=logits_adv)

@@ -37,7 +37,7 @@ class MixtureBNAdversarialLoss:
             loss = loss + (1 - self.lam) * cross_entropy(logits_clean, y, ctx)
         if self.lam > 0:
             with mbn_route(model, "adv"):
-                x_adv = ctx.attack(model, x, y)
+                x_adv = ctx.attack(ctx.attack_target(model), x, y)
                 with ctx.autocast():
                     logits_adv = model(x_adv)
             loss = loss + self.lam * cross_entropy(logits_adv, y, ctx)

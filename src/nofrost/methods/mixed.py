@@ -5,14 +5,18 @@
 λ = 0 is standard training (``st``), λ = 0.5 standard adversarial training (``sat``; NoFrost is
 ``sat`` on a normalizer-free model), λ = 1 is PGD-AT (``pgdat``, Madry et al. 2018).
 
-Clean and adversarial batches go through the model in separate forward passes: with batch
-norm a joint pass would mix their statistics, which is the very problem the paper studies.
+With batch norm, clean and adversarial batches go through the model in separate forward
+passes: a joint pass would mix their statistics, which is the very problem the paper studies.
+When no layer mixes examples (NoFrost's NF nets; IN/GN) and the trainer allows it
+(``StepContext.fuse_clean_adv``), both go through one forward/backward over the concatenated
+batch: the same loss, with kernels twice as large.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor, nn
 
 from nofrost.config import AttackConfig, MethodConfig
@@ -24,6 +28,12 @@ class MixedAdversarialLoss:
     lam: float
 
     def __call__(self, model: nn.Module, x: Tensor, y: Tensor, ctx: StepContext) -> StepOutput:
+        if ctx.fuse_clean_adv and 0 < self.lam < 1:
+            x_adv = ctx.attack(ctx.attack_target(model), x, y)
+            with ctx.autocast():
+                logits_clean, logits_adv = model(torch.cat([x, x_adv])).chunk(2)
+            loss = (1 - self.lam) * cross_entropy(logits_clean, y, ctx) + self.lam * cross_entropy(logits_adv, y, ctx)
+            return StepOutput(loss=loss, logits_clean=logits_clean, logits_adv=logits_adv)
         logits_clean = logits_adv = None
         loss = x.new_zeros(())
         if self.lam < 1:
@@ -31,7 +41,7 @@ class MixedAdversarialLoss:
                 logits_clean = model(x)
             loss = loss + (1 - self.lam) * cross_entropy(logits_clean, y, ctx)
         if self.lam > 0:
-            x_adv = ctx.attack(model, x, y)
+            x_adv = ctx.attack(ctx.attack_target(model), x, y)
             with ctx.autocast():
                 logits_adv = model(x_adv)
             loss = loss + self.lam * cross_entropy(logits_adv, y, ctx)

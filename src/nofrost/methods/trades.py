@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+import torch
 from torch import Tensor, nn
 
 from nofrost.config import AttackConfig, MethodConfig
@@ -38,10 +39,13 @@ class TradesLoss:
     attack: InnerAttack  # the KL maximization (replaceable, e.g. by a stand-in in tests)
 
     def __call__(self, model: nn.Module, x: Tensor, y: Tensor, ctx: StepContext) -> StepOutput:
-        x_adv = self.attack(model, x, y)
+        x_adv = self.attack(ctx.attack_target(model), x, y)
         with ctx.autocast():
-            logits_clean = model(x)
-            logits_adv = model(x_adv)
+            if ctx.fuse_clean_adv:  # no batch norm: one pass over both, same loss
+                logits_clean, logits_adv = model(torch.cat([x, x_adv])).chunk(2)
+            else:
+                logits_clean = model(x)
+                logits_adv = model(x_adv)
         loss = cross_entropy(logits_clean, y, ctx) + self.beta * kl_divergence(logits_clean, logits_adv)
         return StepOutput(loss=loss, logits_clean=logits_clean, logits_adv=logits_adv)
 

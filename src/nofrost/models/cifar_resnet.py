@@ -45,6 +45,7 @@ from dataclasses import dataclass
 import torch
 from timm.layers import DropPath
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from nofrost.models.factory import register_model
 from nofrost.models.nf_layers import RELU_GAMMA, ScaledReLU, he_conv, ws_conv
@@ -230,6 +231,7 @@ class CifarResNet(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(cfg.dropout) if cfg.dropout > 0 else nn.Identity()
         self.fc = nn.Linear(in_ch, cfg.num_classes)
+        self.grad_checkpointing = False
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -259,8 +261,22 @@ class CifarResNet(nn.Module):
         """Analytic Var(h_{i+1}) after each block (NF nets; NaN for normalized ones)."""
         return [b.expected_var_out for b in self.blocks()]
 
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Recompute each block's activations in the backward pass instead of storing them.
+
+        timm's method name, so ``ImageClassifier`` treats CIFAR and timm nets alike. Trades
+        about one extra forward per backward for activation memory that no longer grows with
+        depth.
+        """
+        self.grad_checkpointing = bool(enable)
+
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.stages(self.stem(x))
+        x = self.stem(x)
+        if not (self.grad_checkpointing and torch.is_grad_enabled()):
+            return self.stages(x)
+        for block in self.blocks():
+            x = checkpoint(block, x, use_reentrant=False)
+        return x
 
     def forward_head(self, x: torch.Tensor) -> torch.Tensor:
         x = self.pool(self.final_act(self.final_norm(x))).flatten(1)

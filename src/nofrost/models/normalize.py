@@ -78,5 +78,12 @@ class ImageClassifier(nn.Module):
     def num_classes(self) -> int:
         return int(getattr(self.net, "num_classes"))
 
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Activation (gradient) checkpointing in the wrapped network, where it supports it."""
+        setter = getattr(self.net, "set_grad_checkpointing", None)
+        if setter is None:
+            raise ValueError(f"{type(self.net).__name__} does not support gradient checkpointing")
+        setter(enable)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(self.normalize(x))

@@ -192,6 +192,22 @@ def is_normalization_layer(module: nn.Module) -> bool:
     return _NORM_NAME.search(type(module).__name__.lower()) is not None
 
 
+_BATCH_NORM_NAME = re.compile(r"(batch|mixture|dual)_?norm")
+
+
+def mixes_examples(model: nn.Module) -> bool:
+    """True if some layer computes statistics across the batch (any batch-norm variant).
+
+    Such a model's output for one image depends on the others in its batch, so clean and
+    adversarial examples must not share a forward pass; per-image norms (IN, GN, LN) and
+    normalizer-free models are safe to batch together.
+    """
+    return any(
+        isinstance(m, nn.modules.batchnorm._BatchNorm) or _BATCH_NORM_NAME.search(type(m).__name__.lower())
+        for m in model.modules()
+    )
+
+
 def find_normalization_layers(model: nn.Module) -> list[str]:
     """Names of all normalization modules in ``model`` (empty for a normalizer-free net)."""
     return [name for name, m in model.named_modules() if is_normalization_layer(m)]

@@ -13,7 +13,14 @@ ask for its minibatches to be *replayed* (Free AT, Shafahi et al. 2019) by expos
 attribute ``replays`` = m: each minibatch then gets m forward/backward/optimizer steps in a
 row, the schedule counts all of them, and ``ceil(optim.epochs / m)`` epochs run, so the number
 of optimizer steps stays about that of ``optim.epochs`` plain epochs. A method with state
-(``state_dict()`` / ``load_state_dict()``) has it saved in the checkpoint for ``--resume``.
+(``state_dict()`` / ``load_state_dict()``) has it saved in the checkpoint for ``--resume``
+(rank 0's state under DDP).
+
+Randomness (attack starts, dropout, augmentation) is re-seeded at every epoch from
+``(runtime.seed, epoch, rank)``, so ``--resume`` continues bit-exactly without saving RNG
+states and each DDP rank draws its own stream. Under ``torchrun``, ``optim.batch_size`` is the
+global batch: each of K processes trains on batch_size / K images per step and DDP averages
+the gradients, which is the same update as one process with the whole batch.
 """
 
 from __future__ import annotations
@@ -31,14 +38,20 @@ from typing import Any
 import torch
 from timm.utils import adaptive_clip_grad
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from nofrost.config import Config, save_config
 from nofrost.console import progress_enabled
 from nofrost.data import dataset_info, load_dataset, make_loader, stratified_subset
+from nofrost.data.loader import derive_seed
+from nofrost.distributed import DistContext, init_distributed, shutdown_distributed
 from nofrost.methods import StepContext, build_method
 from nofrost.methods.base import make_training_attack
 from nofrost.models import create_model, save_model
+from nofrost.models.mbn import mbn_layers
+from nofrost.models.norms import mixes_examples
+from nofrost.train.compile import CompiledOrEager, should_compile
 from nofrost.train.checkpoint import CHECKPOINT_FORMAT, atomic_torch_save, load_checkpoint
 from nofrost.train.optim import build_optimizer, build_schedule, head_excluded_parameters
 
@@ -86,55 +99,90 @@ def build_model_for(config: Config) -> nn.Module:
 
 
 @torch.no_grad()
-def clean_accuracy(model: nn.Module, loader, autocast=contextlib.nullcontext) -> float:
+def clean_counts(model: nn.Module, loader, autocast=contextlib.nullcontext) -> torch.Tensor:
+    """``[correct, total]`` (float64, on the model's device) of the model on ``loader``, in eval mode."""
     was_training = model.training
     model.eval()
-    correct = total = 0
+    counts = torch.zeros(2, dtype=torch.float64, device=next(model.parameters()).device)
     for x, y in loader:
         with autocast():
-            correct += (model(x).argmax(1) == y).sum().item()
-        total += len(y)
+            counts[0] += (model(x).argmax(1) == y).sum()
+        counts[1] += len(y)
     model.train(was_training)
-    return correct / max(total, 1)
+    return counts
 
 
 def train(config: Config, out_dir: str | Path, *, resume: bool = False, quiet: bool = False) -> TrainResult:
-    """Train the model ``config`` describes and write the run directory ``out_dir``."""
-    out = Path(out_dir)
+    """Train the model ``config`` describes and write the run directory ``out_dir``.
+
+    Under ``torchrun`` every process calls this: it joins the process group (see
+    :mod:`nofrost.distributed`), trains its share of each global batch, and rank 0 alone logs
+    and writes the run directory.
+    """
+    context = init_distributed(resolve_device(config.runtime.device))
+    try:
+        result = _train(config, Path(out_dir), context, resume=resume, quiet=quiet or not context.is_main)
+    except BaseException:
+        shutdown_distributed(context, wait=False)
+        raise
+    shutdown_distributed(context)
+    return result
+
+
+def _train(config: Config, out: Path, dist: DistContext, *, resume: bool, quiet: bool) -> TrainResult:
     checkpoint_path = out / "checkpoint.pt"
     if checkpoint_path.exists() and not resume:
         raise FileExistsError(
             f"{str(out)!r} already holds a run (checkpoint.pt); pass --resume to continue it, "
             "or choose another --out so its results are not overwritten"
         )
-    out.mkdir(parents=True, exist_ok=True)
-    device = resolve_device(config.runtime.device)
-    torch.manual_seed(config.runtime.seed)
+    dist.barrier()  # every rank has looked for an old run before rank 0 writes a new one
+    if dist.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+    device = dist.device
+    batch_size = config.optim.batch_size  # the global batch
+    if batch_size % dist.world_size:
+        raise ValueError(
+            f"optim.batch_size={batch_size} is the global batch and must divide evenly among "
+            f"{dist.world_size} processes; use a multiple of {dist.world_size}"
+        )
+    rank_batch = batch_size // dist.world_size
+    torch.manual_seed(config.runtime.seed)  # the same initial weights on every rank
 
-    train_set = load_dataset(config.data.name, "train", config.data.root, augment=True, image_size=config.data.image_size)
+    train_set = load_dataset(
+        config.data.name, "train", config.data.root, augment=config.data.augment, image_size=config.data.image_size
+    )
     if config.data.train_n is not None:
         train_set = stratified_subset(train_set, config.data.train_n, seed=config.runtime.seed)
     eval_set = None
     if config.data.eval_n > 0:
         eval_set = load_dataset(config.data.name, "test", config.data.root, image_size=config.data.image_size)
         eval_set = stratified_subset(eval_set, min(config.data.eval_n, len(eval_set)), seed=config.runtime.seed)
-
-    model = build_model_for(config).to(device)
-    on_cuda = device.type == "cuda"
-    memory_format = torch.channels_last if config.runtime.channels_last else torch.contiguous_format
-    model = model.to(memory_format=memory_format)
-    step_model = torch.compile(model) if config.runtime.compile else model
-
-    batch_size = config.optim.batch_size
     if batch_size > len(train_set):
         raise ValueError(
             f"optim.batch_size={batch_size} is larger than the training set ({len(train_set)} images)"
         )
 
+    model = build_model_for(config).to(device)
+    if config.runtime.grad_checkpointing:
+        model.set_grad_checkpointing(True)
+    if config.runtime.sync_bn and dist.enabled:
+        if device.type != "cuda":
+            raise ValueError(
+                "runtime.sync_bn synchronizes batch-norm statistics across GPUs, and PyTorch's "
+                "SyncBatchNorm runs on CUDA only; on CPU drop runtime.sync_bn (BN statistics then "
+                "stay per process, as in the reference code)"
+            )
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    on_cuda = device.type == "cuda"
+    memory_format = torch.channels_last if config.runtime.channels_last else torch.contiguous_format
+    model = model.to(memory_format=memory_format)
+    step_model, attack_model = _step_and_attack_models(model, config, dist)
+
     def train_loader(epoch: int):
         return make_loader(
-            train_set, batch_size, shuffle=True, augment=True, seed=config.runtime.seed, epoch=epoch,
-            drop_last=True, num_workers=config.data.workers, device=device,
+            train_set, rank_batch, shuffle=True, augment=config.data.augment, seed=config.runtime.seed, epoch=epoch,
+            drop_last=True, num_workers=config.data.workers, device=device, rank=dist.rank, world_size=dist.world_size,
         )
 
     steps_per_epoch = len(train_loader(0))
@@ -151,6 +199,8 @@ def train(config: Config, out_dir: str | Path, *, resume: bool = False, quiet: b
         attack=make_training_attack(config.attack),
         autocast=autocast,
         label_smoothing=config.optim.label_smoothing,
+        attack_model=None if attack_model is step_model else attack_model,
+        fuse_clean_adv=config.runtime.fused_forward and not mixes_examples(model),
     )
     agc_params = head_excluded_parameters(model) if config.optim.agc_clip else None
 
@@ -163,18 +213,21 @@ def train(config: Config, out_dir: str | Path, *, resume: bool = False, quiet: b
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["rng"]["torch"])
-        if on_cuda and state["rng"].get("cuda") is not None:
-            torch.cuda.set_rng_state(state["rng"]["cuda"], device)
         start_epoch = int(state["epoch"])
         if "method" in state and hasattr(method, "load_state_dict"):
             method.load_state_dict(state["method"])
         history = _read_metrics(out / "metrics.jsonl", upto_epoch=start_epoch)
-    save_config(config, out / "config.yaml")
-    _write_metrics(out / "metrics.jsonl", history)
+    if dist.is_main:
+        save_config(config, out / "config.yaml")
+        _write_metrics(out / "metrics.jsonl", history)
 
     show = progress_enabled(quiet)
     for epoch in range(start_epoch, epochs):
+        # Random starts, dropout and augmentation draw from a stream fixed by (seed, epoch,
+        # rank): ranks differ, and --resume continues exactly without saving RNG states.
+        torch.manual_seed(derive_seed(config.runtime.seed, epoch, dist.rank))
+        if on_cuda:
+            torch.cuda.reset_peak_memory_stats(device)
         started = time.perf_counter()
         model.train()
         sums = torch.zeros(4, device=device)  # loss·n, clean correct, adversarial correct, n (per replay)
@@ -201,7 +254,9 @@ def train(config: Config, out_dir: str | Path, *, resume: bool = False, quiet: b
                         sums[2] += (result.logits_adv.argmax(1) == y).sum()
                         seen_adv = True
             if (step + 1) % _SYNC_EVERY == 0 or step + 1 == steps_per_epoch:
-                loss_so_far = (sums[0] / sums[3]).item()
+                # Every rank reads the same all-reduced loss, so all stop together on a NaN.
+                totals = dist.all_reduce_sum(sums.clone())
+                loss_so_far = (totals[0] / totals[3]).item()
                 if not math.isfinite(loss_so_far):
                     raise TrainingDiverged(
                         f"the training loss became {loss_so_far} in epoch {epoch + 1} (step {step + 1}). "
@@ -210,7 +265,7 @@ def train(config: Config, out_dir: str | Path, *, resume: bool = False, quiet: b
                     )
                 bar.set_postfix(loss=f"{loss_so_far:.3f}")
         seconds = time.perf_counter() - started
-        n, loss_sum, clean_correct, adv_correct = sums[3].item(), sums[0].item(), sums[1].item(), sums[2].item()
+        n, loss_sum, clean_correct, adv_correct = totals[3].item(), totals[0].item(), totals[1].item(), totals[2].item()
         record: dict[str, Any] = {
             "epoch": epoch + 1,
             "lr": optimizer.param_groups[0]["lr"],
@@ -220,18 +275,53 @@ def train(config: Config, out_dir: str | Path, *, resume: bool = False, quiet: b
             "seconds": seconds,
             "images_per_s": n / seconds,
         }
+        if on_cuda:
+            peak = torch.cuda.max_memory_allocated(device)
+            record["peak_memory_gib"] = peak / 2**30
+            record["peak_memory_mib_per_image"] = peak / 2**20 / rank_batch
         if eval_set is not None:
-            eval_loader = make_loader(eval_set, config.eval.batch_size, shuffle=False, augment=False, device=device)
-            record["eval_clean_acc"] = clean_accuracy(model, eval_loader, autocast)
+            eval_loader = make_loader(eval_set, config.eval.batch_size, shuffle=False, augment=False, device=device,
+                                      rank=dist.rank, world_size=dist.world_size)
+            correct, total = dist.all_reduce_sum(clean_counts(model, eval_loader, autocast)).tolist()
+            record["eval_clean_acc"] = correct / max(total, 1)
         history.append(record)
-        _save_checkpoint(checkpoint_path, model, optimizer, schedule, epoch + 1, config, device, method)
-        _write_metrics(out / "metrics.jsonl", history)
+        if dist.is_main:
+            _save_checkpoint(checkpoint_path, model, optimizer, schedule, epoch + 1, config, method)
+            _write_metrics(out / "metrics.jsonl", history)
         if not quiet:
             print(_format_record(record, epochs), file=sys.stderr)
 
-    save_model(model, out)
+    if dist.is_main:
+        save_model(model, out)
     model.eval()
     return TrainResult(out_dir=out, model=model, history=history, seconds=sum(r["seconds"] for r in history))
+
+
+def _step_and_attack_models(model: nn.Module, config: Config, dist: DistContext) -> tuple[nn.Module, nn.Module]:
+    """The module the loss forwards run through, and the one attacks run on.
+
+    Under DDP the loss goes through the DistributedDataParallel wrapper (gradients are
+    averaged across ranks in backward) while attacks use the bare network: their input-only
+    backward passes must not touch DDP's gradient buckets. Each is compiled when
+    ``runtime.compile`` says so.
+    """
+    device = dist.device
+    compiled = should_compile(config.runtime.compile, device)
+
+    def maybe_compile(module: nn.Module) -> nn.Module:
+        return CompiledOrEager(module, config.runtime.compile_mode) if compiled else module
+
+    if not dist.enabled:
+        step_model = maybe_compile(model)
+        return step_model, step_model
+    ddp = DistributedDataParallel(
+        model,
+        device_ids=[device] if device.type == "cuda" else None,
+        # MBN routes a forward through one of its two BNs, leaving the other's parameters unused.
+        find_unused_parameters=bool(mbn_layers(model)),
+        gradient_as_bucket_view=True,  # no copy between .grad and the all-reduce buckets
+    )
+    return maybe_compile(ddp), maybe_compile(model)
 
 
 def method_replays(method: Any) -> int:
@@ -242,10 +332,7 @@ def method_replays(method: Any) -> int:
     return replays
 
 
-def _save_checkpoint(path: Path, model, optimizer, schedule, epoch: int, config: Config, device, method=None) -> None:
-    rng = {"torch": torch.get_rng_state()}
-    if device.type == "cuda":
-        rng["cuda"] = torch.cuda.get_rng_state(device)
+def _save_checkpoint(path: Path, model, optimizer, schedule, epoch: int, config: Config, method=None) -> None:
     state = {
         "format": CHECKPOINT_FORMAT,
         "model_spec": model.nofrost_spec,
@@ -253,7 +340,6 @@ def _save_checkpoint(path: Path, model, optimizer, schedule, epoch: int, config:
         "optimizer": optimizer.state_dict(),
         "scheduler": schedule.state_dict(),
         "epoch": epoch,
-        "rng": rng,
         "config": config.to_dict(),
     }
     if hasattr(method, "state_dict"):

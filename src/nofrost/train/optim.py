@@ -13,6 +13,9 @@ from nofrost.config import OptimConfig
 def build_optimizer(model: nn.Module, config: OptimConfig) -> torch.optim.Optimizer:
     """SGD with (Nesterov) momentum; no weight decay on biases, gains and norm affines.
 
+    The learning rate is ``config.scaled_lr``: ``lr``, or ``lr · batch_size / lr_base_batch``
+    when linear scaling is asked for.
+
     Decaying one-dimensional parameters shrinks BN/NF gains towards zero, which hurts
     normalizer-free networks most; the usual practice (timm, NFNets) exempts them.
     """
@@ -25,7 +28,7 @@ def build_optimizer(model: nn.Module, config: OptimConfig) -> torch.optim.Optimi
         {"params": no_decay, "weight_decay": 0.0},
     ]
     return torch.optim.SGD(
-        groups, lr=config.lr, momentum=config.momentum, nesterov=config.nesterov and config.momentum > 0
+        groups, lr=config.scaled_lr, momentum=config.momentum, nesterov=config.nesterov and config.momentum > 0
     )
 
 

@@ -1,0 +1,148 @@
+"""The trainer's speed paths change speed, not results: fused clean+adversarial passes,
+gradient checkpointing, compilation with its eager fall-back, linear learning-rate scaling."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+from nofrost.config import load_config
+from nofrost.data import load_dataset
+from nofrost.methods import StepContext, build_method
+from nofrost.methods.base import make_training_attack
+from nofrost.models import create_model
+from nofrost.models.norms import mixes_examples
+from nofrost.train import train
+from nofrost.train.compile import CompiledOrEager, should_compile
+from nofrost.train.optim import build_optimizer
+
+
+@pytest.fixture(scope="module")
+def batch():
+    data = load_dataset("cifar10-mini", "train")
+    return data.images[:32].float() / 255, data.targets[:32]
+
+
+def loss_and_grads(method_name, model, x, y, *, fuse):
+    config = load_config("quickstart", overrides=[f"method.name={method_name}", "method.lam=null", "attack.steps=2",
+                                                  "attack.random_start=false"])
+    method = build_method(config.method, config.attack)
+    ctx = StepContext(attack=make_training_attack(config.attack), fuse_clean_adv=fuse)
+    model.zero_grad(set_to_none=True)
+    out = method(model, x, y, ctx)
+    out.loss.backward()
+    return out, {name: p.grad.clone() for name, p in model.named_parameters()}
+
+
+@pytest.mark.parametrize("method_name", ["sat", "trades"])
+@pytest.mark.parametrize("norm", ["none", "gn"])
+def test_fused_pass_gives_the_loss_and_gradients_of_separate_passes(method_name, norm, batch):
+    torch.manual_seed(0)
+    model = create_model("cifar_resnet10", num_classes=10, norm=norm, width=8).train()
+    assert not mixes_examples(model)
+    x, y = batch
+    torch.manual_seed(1)
+    fused, fused_grads = loss_and_grads(method_name, model, x, y, fuse=True)
+    torch.manual_seed(1)
+    separate, separate_grads = loss_and_grads(method_name, model, x, y, fuse=False)
+    torch.testing.assert_close(fused.loss, separate.loss, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(fused.logits_adv, separate.logits_adv, rtol=1e-4, atol=1e-5)
+    for name in fused_grads:
+        torch.testing.assert_close(fused_grads[name], separate_grads[name], rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_batch_norm_models_are_never_fused(tiny_overrides, tmp_path, monkeypatch):
+    assert mixes_examples(create_model("cifar_resnet10", num_classes=10, norm="bn"))
+    assert mixes_examples(create_model("cifar_resnet10", num_classes=10, norm="mbn"))
+    seen = []
+    from nofrost.methods import mixed
+
+    real_call = mixed.MixedAdversarialLoss.__call__
+
+    def spy(self, model, x, y, ctx):
+        seen.append(ctx.fuse_clean_adv)
+        return real_call(self, model, x, y, ctx)
+
+    monkeypatch.setattr(mixed.MixedAdversarialLoss, "__call__", spy)
+    for norm in ("bn", "none"):
+        config = load_config("quickstart", overrides=[*tiny_overrides, "optim.epochs=1", f"model.norm={norm}"])
+        train(config, tmp_path / norm, quiet=True)
+        assert set(seen) == {norm == "none"}, norm
+        seen.clear()
+
+
+@pytest.mark.parametrize("name,norm", [("cifar_resnet10", "bn"), ("cifar_resnet10", "none"), ("nf_resnet26", None)])
+def test_gradient_checkpointing_gives_the_same_gradients(name, norm, batch):
+    kwargs = {"norm": norm} if norm else {}
+    torch.manual_seed(0)
+    model = create_model(name, num_classes=10, **kwargs).train()
+    x, y = batch
+    x = x[:8] if name == "nf_resnet26" else x
+    y = y[:len(x)]
+
+    def grads():
+        model.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        return {n: p.grad.clone() for n, p in model.named_parameters()}
+
+    plain = grads()
+    model.set_grad_checkpointing(True)
+    checkpointed = grads()
+    for n in plain:
+        torch.testing.assert_close(plain[n], checkpointed[n], rtol=1e-4, atol=1e-6, msg=n)
+
+
+def test_trainer_runs_with_gradient_checkpointing(tiny_overrides, tmp_path):
+    config = load_config("quickstart", overrides=[*tiny_overrides, "optim.epochs=1", "runtime.grad_checkpointing=true"])
+    result = train(config, tmp_path / "run", quiet=True)
+    assert result.model.net.grad_checkpointing
+
+
+def failing_backend(graph_module, example_inputs):
+    raise RuntimeError("simulated compiler crash")
+
+
+def test_a_compiler_failure_falls_back_to_eager_with_one_warning(batch):
+    torch.manual_seed(0)
+    model = create_model("cifar_resnet10", num_classes=10, norm="none", width=8).eval()
+    wrapped = CompiledOrEager(model, backend=failing_backend)
+    x, _ = batch
+    with pytest.warns(RuntimeWarning, match="torch.compile failed .*simulated compiler crash.*runtime.compile=false"):
+        out = wrapped(x)
+    torch.testing.assert_close(out, model(x))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # stays eager without warning again
+        wrapped(x)
+    assert "simulated compiler crash" in wrapped.failed
+
+
+def test_user_errors_are_raised_not_swallowed_by_the_fallback():
+    model = create_model("cifar_resnet10", num_classes=10, norm="none", width=8)
+    wrapped = CompiledOrEager(model, backend="eager")
+    with pytest.raises(ValueError, match="expected images of shape"):
+        wrapped(torch.rand(2, 1, 32, 32))
+
+
+def test_compiled_module_computes_what_the_module_computes(batch):
+    torch.manual_seed(0)
+    model = create_model("cifar_resnet10", num_classes=10, norm="none", width=8).eval()
+    wrapped = CompiledOrEager(model, backend="eager")
+    x, _ = batch
+    torch.testing.assert_close(wrapped(x), model(x))
+    assert wrapped.failed is None
+    assert {id(p) for p in wrapped.parameters()} == {id(p) for p in model.parameters()}
+
+
+def test_compile_auto_means_cuda_only():
+    assert should_compile("auto", torch.device("cuda")) and not should_compile("auto", torch.device("cpu"))
+    assert should_compile(True, torch.device("cpu")) and not should_compile(False, torch.device("cuda"))
+
+
+def test_linear_lr_scaling_follows_the_global_batch():
+    model = create_model("cifar_resnet10", num_classes=10, width=8)
+    config = load_config("imagenet-nofrost-r50", overrides=["optim.batch_size=1024"])
+    assert build_optimizer(model, config.optim).param_groups[0]["lr"] == pytest.approx(0.4)
+    config = load_config("quickstart", overrides=["optim.batch_size=512"])  # no lr_base_batch: as given
+    assert build_optimizer(model, config.optim).param_groups[0]["lr"] == pytest.approx(0.1)
