@@ -46,7 +46,7 @@ from nofrost.console import progress_enabled
 from nofrost.data import dataset_info, load_dataset, make_loader, stratified_subset
 from nofrost.data.loader import derive_seed
 from nofrost.distributed import DistContext, init_distributed, shutdown_distributed
-from nofrost.methods import StepContext, build_method
+from nofrost.methods import StepContext, StepOutput, build_method
 from nofrost.methods.base import make_training_attack
 from nofrost.models import create_model, save_model
 from nofrost.models.mbn import mbn_layers
@@ -177,7 +177,6 @@ def _train(config: Config, out: Path, dist: DistContext, *, resume: bool, quiet:
     on_cuda = device.type == "cuda"
     memory_format = torch.channels_last if config.runtime.channels_last else torch.contiguous_format
     model = model.to(memory_format=memory_format)
-    step_model, attack_model = _step_and_attack_models(model, config, dist)
 
     def train_loader(epoch: int):
         return make_loader(
@@ -193,16 +192,7 @@ def _train(config: Config, out: Path, dist: DistContext, *, resume: bool, quiet:
     # One schedule step per optimizer step: steps_per_epoch · replays per epoch; warm-up stays
     # warmup_epochs · steps_per_epoch optimizer steps.
     schedule = build_schedule(optimizer, dataclasses.replace(config.optim, epochs=epochs * replays), steps_per_epoch)
-    use_bf16 = on_cuda and config.runtime.bf16
-    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_bf16 else contextlib.nullcontext
-    ctx = StepContext(
-        attack=make_training_attack(config.attack),
-        autocast=autocast,
-        label_smoothing=config.optim.label_smoothing,
-        attack_model=None if attack_model is step_model else attack_model,
-        fuse_clean_adv=config.runtime.fused_forward and not mixes_examples(model),
-    )
-    agc_params = head_excluded_parameters(model) if config.optim.agc_clip else None
+    training_step = TrainingStep.build(model, config, method, optimizer, schedule, dist)
 
     history: list[dict[str, Any]] = []
     start_epoch = 0
@@ -235,15 +225,8 @@ def _train(config: Config, out: Path, dist: DistContext, *, resume: bool, quiet:
         bar = tqdm(train_loader(epoch), total=steps_per_epoch, disable=not show, leave=False,
                    desc=f"epoch {epoch + 1}/{epochs}", unit="batch")
         for step, (x, y) in enumerate(bar):
-            x = x.contiguous(memory_format=memory_format)
             for _ in range(replays):
-                result = method(step_model, x, y, ctx)
-                optimizer.zero_grad(set_to_none=True)
-                result.loss.backward()
-                if agc_params is not None:
-                    adaptive_clip_grad(agc_params, clip_factor=config.optim.agc_clip)
-                optimizer.step()
-                schedule.step()
+                result = training_step(x, y)
                 with torch.no_grad():
                     sums[0] += result.loss.detach().float() * len(y)
                     sums[3] += len(y)
@@ -282,7 +265,7 @@ def _train(config: Config, out: Path, dist: DistContext, *, resume: bool, quiet:
         if eval_set is not None:
             eval_loader = make_loader(eval_set, config.eval.batch_size, shuffle=False, augment=False, device=device,
                                       rank=dist.rank, world_size=dist.world_size)
-            correct, total = dist.all_reduce_sum(clean_counts(model, eval_loader, autocast)).tolist()
+            correct, total = dist.all_reduce_sum(clean_counts(model, eval_loader, training_step.ctx.autocast)).tolist()
             record["eval_clean_acc"] = correct / max(total, 1)
         history.append(record)
         if dist.is_main:
@@ -297,31 +280,78 @@ def _train(config: Config, out: Path, dist: DistContext, *, resume: bool, quiet:
     return TrainResult(out_dir=out, model=model, history=history, seconds=sum(r["seconds"] for r in history))
 
 
-def _step_and_attack_models(model: nn.Module, config: Config, dist: DistContext) -> tuple[nn.Module, nn.Module]:
-    """The module the loss forwards run through, and the one attacks run on.
+@dataclass
+class TrainingStep:
+    """One optimizer step of the configured method on one batch: what the loop runs per batch
+    (per replay) and what ``benchmarks/train_throughput.py`` times.
 
-    Under DDP the loss goes through the DistributedDataParallel wrapper (gradients are
-    averaged across ranks in backward) while attacks use the bare network: their input-only
-    backward passes must not touch DDP's gradient buckets. Each is compiled when
-    ``runtime.compile`` says so.
+    ``step_model`` is the module the loss forwards run through; ``ctx.attack_model`` the one
+    attacks run on when that differs (see :meth:`build`).
     """
-    device = dist.device
-    compiled = should_compile(config.runtime.compile, device)
 
-    def maybe_compile(module: nn.Module) -> nn.Module:
-        return CompiledOrEager(module, config.runtime.compile_mode) if compiled else module
+    method: Any
+    step_model: nn.Module
+    ctx: StepContext
+    optimizer: torch.optim.Optimizer
+    schedule: Any
+    memory_format: torch.memory_format = torch.contiguous_format
+    agc_params: list[nn.Parameter] | None = None
+    agc_clip: float | None = None
 
-    if not dist.enabled:
-        step_model = maybe_compile(model)
-        return step_model, step_model
-    ddp = DistributedDataParallel(
-        model,
-        device_ids=[device] if device.type == "cuda" else None,
-        # MBN routes a forward through one of its two BNs, leaving the other's parameters unused.
-        find_unused_parameters=bool(mbn_layers(model)),
-        gradient_as_bucket_view=True,  # no copy between .grad and the all-reduce buckets
-    )
-    return maybe_compile(ddp), maybe_compile(model)
+    @classmethod
+    def build(cls, model: nn.Module, config: Config, method: Any, optimizer, schedule,
+              dist: DistContext | None = None) -> "TrainingStep":
+        """The step for ``model`` (already on its device and in its memory format).
+
+        Under DDP the loss goes through the DistributedDataParallel wrapper (gradients are
+        averaged across ranks in backward) while attacks use the bare network: their
+        input-only backward passes must not touch DDP's gradient buckets. Each is compiled when
+        ``runtime.compile`` says so. bf16 autocast covers the loss forwards on CUDA; clean and
+        adversarial examples share one pass when no layer mixes examples.
+        """
+        dist = dist if dist is not None else DistContext(device=next(model.parameters()).device)
+        device = dist.device
+        compiled = should_compile(config.runtime.compile, device)
+
+        def maybe_compile(module: nn.Module) -> nn.Module:
+            return CompiledOrEager(module, config.runtime.compile_mode) if compiled else module
+
+        if dist.enabled:
+            ddp = DistributedDataParallel(
+                model,
+                device_ids=[device] if device.type == "cuda" else None,
+                # MBN routes a forward through one of its two BNs, leaving the other's parameters unused.
+                find_unused_parameters=bool(mbn_layers(model)),
+                gradient_as_bucket_view=True,  # no copy between .grad and the all-reduce buckets
+            )
+            step_model, attack_model = maybe_compile(ddp), maybe_compile(model)
+        else:
+            step_model = attack_model = maybe_compile(model)
+        use_bf16 = device.type == "cuda" and config.runtime.bf16
+        ctx = StepContext(
+            attack=make_training_attack(config.attack),
+            autocast=(lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_bf16 else contextlib.nullcontext,
+            label_smoothing=config.optim.label_smoothing,
+            attack_model=None if attack_model is step_model else attack_model,
+            fuse_clean_adv=config.runtime.fused_forward and not mixes_examples(model),
+        )
+        return cls(
+            method=method, step_model=step_model, ctx=ctx, optimizer=optimizer, schedule=schedule,
+            memory_format=torch.channels_last if config.runtime.channels_last else torch.contiguous_format,
+            agc_params=head_excluded_parameters(model) if config.optim.agc_clip else None,
+            agc_clip=config.optim.agc_clip,
+        )
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> StepOutput:
+        x = x.contiguous(memory_format=self.memory_format)
+        result = self.method(self.step_model, x, y, self.ctx)
+        self.optimizer.zero_grad(set_to_none=True)
+        result.loss.backward()
+        if self.agc_params is not None:
+            adaptive_clip_grad(self.agc_params, clip_factor=self.agc_clip)
+        self.optimizer.step()
+        self.schedule.step()
+        return result
 
 
 def method_replays(method: Any) -> int:

@@ -1,0 +1,221 @@
+"""Adversarial-training throughput: a loop following the reference recipe vs our trainer's step.
+
+Both run in this one process, on the same model (same initial weights), the same synthetic
+batch already on the device, the same PGD-K and λ; they alternate in rounds so drifting clocks
+or a busy machine hit both alike. Printed and written to ``--out``: images/s (median over
+rounds), peak device memory per image (CUDA), and each arm's speed relative to the reference.
+
+The reference loop is ours, written after the published NoFrost training script
+(amazon-science/normalizer-free-robust-training, ``PGDAT.py``): fp32 (TF32 convolutions and
+cudnn.benchmark on CUDA), NCHW tensors, the clean forward first with its graph kept alive
+through the attack, PGD in eval mode with parameter gradients off (the ``ctx_noparamgrad_and_eval``
+of advertorch, whose PGD sums the loss and steps along ``delta.grad.sign()``), then a separate
+adversarial forward and one backward of the mixed loss, and ``.item()`` metrics every step.
+
+Our arm is :class:`nofrost.train.loop.TrainingStep`, the exact step the trainer runs. The
+``--ablate`` arms switch one of its speed paths off each: the fused clean+adversarial pass,
+channels_last, bf16 (CUDA) and torch.compile (CUDA), to show where the time goes.
+
+    python benchmarks/train_throughput.py --device cpu          # < 2 min here
+    python benchmarks/train_throughput.py --device cuda         # nf_resnet50, 224 px, batch 128, PGD-10
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from nofrost.config import load_config  # noqa: E402
+from nofrost.methods import build_method  # noqa: E402
+from nofrost.report.tables import Table  # noqa: E402
+from nofrost.train.loop import TrainingStep, build_model_for  # noqa: E402
+from nofrost.train.optim import build_optimizer, build_schedule  # noqa: E402
+
+PRESETS = {
+    # A small NF model that runs a few steps per arm in well under 2 minutes on 2 CPU cores.
+    "cpu": dict(model="cifar_resnet10", norm="none", data="cifar10-mini", image_size=None, batch=64, steps=10),
+    # The issue's anchor: timm nf_resnet50, 224 px, batch 128, PGD-10, λ = 0.5.
+    "cuda": dict(model="nf_resnet50", norm=None, data="imagenet", image_size=224, batch=128, steps=10),
+}
+
+
+@contextlib.contextmanager
+def no_param_grad_and_eval(model: torch.nn.Module):
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    was_training = model.training
+    model.eval()
+    for p, _ in flags:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        model.train(was_training)
+        for p, flag in flags:
+            p.requires_grad_(flag)
+
+
+def reference_step(model, optimizer, x, y, *, eps: float, alpha: float, steps: int, lam: float) -> dict:
+    """One step of the published recipe (see the module docstring)."""
+    model.train()
+    logits = model(x)
+    loss_clean = F.cross_entropy(logits, y)
+    with no_param_grad_and_eval(model):
+        delta = torch.empty_like(x).uniform_(-eps, eps)
+        delta = (x + delta).clamp(0, 1) - x
+        for _ in range(steps):
+            delta.requires_grad_(True)
+            loss = F.cross_entropy(model(x + delta), y, reduction="sum")
+            loss.backward()
+            step = alpha * delta.grad.sign()
+            delta = ((delta.detach() + step).clamp(-eps, eps) + x).clamp(0, 1) - x
+    logits_adv = model(x + delta)
+    loss = (1 - lam) * loss_clean + lam * F.cross_entropy(logits_adv, y)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return {
+        "acc": (logits.argmax(1) == y).float().mean().item(),
+        "acc_adv": (logits_adv.argmax(1) == y).float().mean().item(),
+        "loss": loss.item(),
+    }
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    parser.add_argument("--model", help="model name (default: cifar_resnet10 NF on cpu, nf_resnet50 on cuda)")
+    parser.add_argument("--norm", help="model.norm override (default: none on cpu)")
+    parser.add_argument("--image-size", type=int, help="input size (ImageNet models; default 224 on cuda)")
+    parser.add_argument("--batch", type=int, help="batch size (default: 64 on cpu, 128 on cuda)")
+    parser.add_argument("--steps", type=int, help="PGD steps (default: 10)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating timing rounds per arm (default: 3)")
+    parser.add_argument("--iters", type=int, default=2, help="timed steps per round (default: 2)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed steps per arm first (compile happens here)")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
+    parser.add_argument("--ablate", action="store_true", help="also time our step with each speed path off")
+    parser.add_argument("--out", default=None, help="write the Markdown table here (and .json next to it)")
+    args = parser.parse_args(argv)
+
+    device = torch.device(args.device)
+    preset = PRESETS["cuda" if device.type == "cuda" else "cpu"]
+    model_name = args.model or preset["model"]
+    norm = args.norm if args.norm is not None else preset["norm"]
+    batch = args.batch or preset["batch"]
+    steps = args.steps or preset["steps"]
+    image_size = args.image_size or preset["image_size"]
+    data = preset["data"] if model_name.startswith("cifar") else "imagenet"
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+
+    overrides = [
+        f"data.name={data}", f"model.name={model_name}", f"attack.steps={steps}", "method.name=sat", "method.lam=0.5",
+        f"optim.batch_size={batch}", f"runtime.device={device}", "optim.lr=0.01",
+    ]
+    if norm is not None:
+        overrides.append(f"model.norm={norm}")
+    if image_size is not None:
+        overrides.append(f"data.image_size={image_size}")
+    base = load_config("quickstart", overrides=overrides)
+    size = image_size or 32
+    in_chans = 3
+    generator = torch.Generator().manual_seed(0)
+    num_classes = 1000 if data == "imagenet" else 10
+    x = torch.rand(batch, in_chans, size, size, generator=generator).to(device)
+    y = torch.randint(0, num_classes, (batch,), generator=generator).to(device)
+    eps = base.attack.eps
+    alpha = min(1.25 * eps, eps + 4 / 255) / steps  # the reference's step size
+
+    arms: dict[str, object] = {}
+    torch.manual_seed(0)
+    ref_model = build_model_for(base).to(device)
+    initial = {k: v.clone() for k, v in ref_model.state_dict().items()}
+    ref_opt = torch.optim.SGD(ref_model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-5)
+    arms["reference recipe"] = lambda: reference_step(ref_model, ref_opt, x, y, eps=eps, alpha=alpha, steps=steps, lam=0.5)
+
+    def ours(label: str, extra: list[str]) -> None:
+        config = load_config("quickstart", overrides=[*overrides, *extra])
+        model = build_model_for(config).to(device)
+        model.load_state_dict(initial)
+        model = model.to(memory_format=torch.channels_last if config.runtime.channels_last else torch.contiguous_format)
+        optimizer = build_optimizer(model, config.optim)
+        schedule = build_schedule(optimizer, config.optim, steps_per_epoch=10**6)
+        step = TrainingStep.build(model, config, build_method(config.method, config.attack), optimizer, schedule)
+        model.train()
+        arms[label] = lambda: step(x, y)
+
+    ours("nofrost TrainingStep", [])
+    if args.ablate:
+        ours("  without fused clean+adv pass", ["runtime.fused_forward=false"])
+        ours("  without channels_last", ["runtime.channels_last=false"])
+        if device.type == "cuda":
+            ours("  without bf16", ["runtime.bf16=false"])
+            ours("  without torch.compile", ["runtime.compile=false"])
+
+    times: dict[str, list[float]] = {name: [] for name in arms}
+    peak: dict[str, float] = {}
+    for name, run in arms.items():
+        for _ in range(args.warmup):
+            run()
+    synchronize(device)
+    for _ in range(args.rounds):
+        for name, run in arms.items():
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(device)
+            synchronize(device)
+            started = time.perf_counter()
+            for _ in range(args.iters):
+                run()
+            synchronize(device)
+            times[name].append(args.iters * batch / (time.perf_counter() - started))
+            if device.type == "cuda":
+                peak[name] = max(peak.get(name, 0.0), torch.cuda.max_memory_allocated(device) / 2**20 / batch)
+
+    ref_speed = statistics.median(times["reference recipe"])
+    table = Table(["arm", "images/s", "× reference", "peak MiB/image"])
+    results = []
+    for name in arms:
+        speed = statistics.median(times[name])
+        table.add(name, f"{speed:.1f}", f"{speed / ref_speed:.2f}", f"{peak[name]:.1f}" if name in peak else "n/a (CPU)")
+        results.append({"arm": name.strip(), "images_per_s": speed, "all_rounds": times[name],
+                        "ratio": speed / ref_speed, "peak_mib_per_image": peak.get(name)})
+    card = torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or platform.machine())
+    header = (
+        f"{model_name} ({'norm ' + norm if norm else 'default norm'}), {size} px, batch {batch}, PGD-{steps}, λ = 0.5, "
+        f"synthetic data on the device. Device: {card}"
+        f"{f', {torch.get_num_threads()} CPU thread(s)' if device.type == 'cpu' else ''}; torch {torch.__version__}. "
+        f"Median of {args.rounds} rounds × {args.iters} steps after {args.warmup} warm-up step(s).\n\n"
+    )
+    markdown = header + table.markdown()
+    print(markdown)
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(markdown + "\n")
+        out.with_suffix(".json").write_text(json.dumps({"device": card, "header": header.strip(), "results": results},
+                                                       indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

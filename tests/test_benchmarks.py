@@ -1,0 +1,44 @@
+"""The benchmark scripts run end to end (tiny settings), so the published commands keep working."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_train_throughput_times_the_reference_and_our_step(tmp_path):
+    out = tmp_path / "train.md"
+    load("train_throughput").main(["--device", "cpu", "--steps", "1", "--batch", "16", "--rounds", "1", "--iters", "1",
+                                   "--threads", "1", "--ablate", "--out", str(out)])
+    results = json.loads(out.with_suffix(".json").read_text())["results"]
+    arms = [r["arm"] for r in results]
+    assert arms[:2] == ["reference recipe", "nofrost TrainingStep"] and "without fused clean+adv pass" in arms
+    assert all(r["images_per_s"] > 0 for r in results)
+    assert results[0]["ratio"] == 1.0
+    assert "× reference" in out.read_text()
+
+
+def test_reference_step_trains_and_restores_the_model_state():
+    """One step updates the weights, reports its metrics and leaves grad flags and train mode as found."""
+    import torch
+
+    bench = load("train_throughput")
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 10))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, y = torch.rand(4, 3, 8, 8), torch.randint(0, 10, (4,))
+    before = model[1].weight.clone()
+    metrics = bench.reference_step(model, optimizer, x, y, eps=8 / 255, alpha=2 / 255, steps=3, lam=0.5)
+    assert set(metrics) == {"acc", "acc_adv", "loss"} and metrics["loss"] > 0
+    assert not torch.equal(before, model[1].weight)
+    assert all(p.requires_grad for p in model.parameters()) and model.training
