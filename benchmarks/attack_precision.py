@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import platform
 import sys
 import time
 from pathlib import Path
@@ -27,6 +26,8 @@ from nofrost import load_model  # noqa: E402
 from nofrost.data import load_dataset  # noqa: E402
 from nofrost.evaluate import evaluate  # noqa: E402
 from nofrost.report.tables import Table, percent  # noqa: E402
+
+from _report import device_name, publish  # noqa: E402
 
 DEFAULT_MODEL = ROOT / "tests" / "assets" / "cifar_resnet10_sat_bn"
 
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         b = bf16["attacks"].get(key, bf16["worst_case"])
         se = 100 * math.sqrt(a * (1 - a) / fp32["n"])
         table.add(key, percent(a), percent(b), f"{100 * (b - a):+.1f}", f"{se:.1f}")
-    card = torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or platform.machine())
+    card = device_name(device)
     header = (
         f"{args.model} on {fp32['n']} {args.data} test images, eps 8/255, clean {percent(fp32['clean'])}%. "
         f"Device: {card}; torch {torch.__version__}. Time: fp32 {fp32['seconds']:.1f} s, bf16 {bf16['seconds']:.1f} s "

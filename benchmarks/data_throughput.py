@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -26,6 +25,8 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from nofrost.data import load_dataset, make_loader  # noqa: E402
 from nofrost.report.tables import Table  # noqa: E402
+
+from _report import device_name, publish  # noqa: E402
 
 SAMPLES = ROOT.parent / "shared" / "data" / "imagenet-samples"
 
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             table.add(workers, seen, f"{seconds:.1f}", f"{seen / seconds:.0f}", f"{seen / seconds / max(workers, 1):.0f}")
     header = (
         f"ImageNet training transform (decode, RandomResizedCrop {args.image_size}, flip, to tensor) over {n} real "
-        f"photos; batch {args.batch}; {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+        f"photos; batch {args.batch}; {device_name(torch.device('cpu'))}, {os.cpu_count()} cores; "
         f"torch {torch.__version__}.\n\n"
     )
     markdown = header + table.markdown()

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import platform
 import statistics
 import sys
 import time
@@ -42,6 +41,8 @@ from nofrost.methods import build_method  # noqa: E402
 from nofrost.report.tables import Table  # noqa: E402
 from nofrost.train.loop import TrainingStep, build_model_for  # noqa: E402
 from nofrost.train.optim import build_optimizer, build_schedule  # noqa: E402
+
+from _report import device_name, publish  # noqa: E402
 
 PRESETS = {
     # A small NF model that runs a few steps per arm in well under 2 minutes on 2 CPU cores.
@@ -199,21 +200,18 @@ def main(argv: list[str] | None = None) -> int:
         table.add(name, f"{speed:.1f}", f"{speed / ref_speed:.2f}", f"{peak[name]:.1f}" if name in peak else "n/a (CPU)")
         results.append({"arm": name.strip(), "images_per_s": speed, "all_rounds": times[name],
                         "ratio": speed / ref_speed, "peak_mib_per_image": peak.get(name)})
-    card = torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or platform.machine())
+    card = device_name(device)
     header = (
         f"{model_name} ({'norm ' + norm if norm else 'default norm'}), {size} px, batch {batch}, PGD-{steps}, λ = 0.5, "
         f"synthetic data on the device. Device: {card}"
         f"{f', {torch.get_num_threads()} CPU thread(s)' if device.type == 'cpu' else ''}; torch {torch.__version__}. "
         f"Median of {args.rounds} rounds × {args.iters} steps after {args.warmup} warm-up step(s).\n\n"
     )
-    markdown = header + table.markdown()
-    print(markdown)
+    publish(header + table.markdown(), args.out)
     if args.out:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(markdown + "\n")
-        out.with_suffix(".json").write_text(json.dumps({"device": card, "header": header.strip(), "results": results},
-                                                       indent=2) + "\n")
+        Path(args.out).with_suffix(".json").write_text(
+            json.dumps({"device": card, "header": header.strip(), "results": results}, indent=2) + "\n"
+        )
     return 0
 
 

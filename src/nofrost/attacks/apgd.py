@@ -549,68 +549,35 @@ def apgd_attack(
     )
 
 
-@register_attack("apgd-ce")
-def apgd_ce_attack(
-    model: nn.Module,
-    x: Tensor,
-    y: Tensor,
-    eps: float,
-    *,
-    steps: int = 100,
-    restarts: int = 1,
-    rho: float = 0.75,
-    early_stop: bool = True,
-    generator: torch.Generator | None = None,
-    precision: str = "fp32",
-    num_classes: int | None = None,
-) -> Tensor:
-    """APGD on the cross-entropy loss; see :func:`apgd_attack`."""
-    return apgd_attack(
-        model,
-        x,
-        y,
-        eps,
-        loss="ce",
-        steps=steps,
-        restarts=restarts,
-        rho=rho,
-        early_stop=early_stop,
-        generator=generator,
-        precision=precision,
-        num_classes=num_classes,
-    )
+def _apgd_on(loss: str, doc: str):
+    """The registered APGD variant with its loss fixed (same signature otherwise)."""
+
+    def attack(
+        model: nn.Module,
+        x: Tensor,
+        y: Tensor,
+        eps: float,
+        *,
+        steps: int = 100,
+        restarts: int = 1,
+        rho: float = 0.75,
+        early_stop: bool = True,
+        generator: torch.Generator | None = None,
+        precision: str = "fp32",
+        num_classes: int | None = None,
+    ) -> Tensor:
+        return apgd_attack(
+            model, x, y, eps, loss=loss, steps=steps, restarts=restarts, rho=rho, early_stop=early_stop,
+            generator=generator, precision=precision, num_classes=num_classes,
+        )
+
+    attack.__name__ = attack.__qualname__ = f"apgd_{loss}_attack"
+    attack.__doc__ = doc
+    return register_attack(f"apgd-{loss}")(attack)
 
 
-@register_attack("apgd-dlr")
-def apgd_dlr_attack(
-    model: nn.Module,
-    x: Tensor,
-    y: Tensor,
-    eps: float,
-    *,
-    steps: int = 100,
-    restarts: int = 1,
-    rho: float = 0.75,
-    early_stop: bool = True,
-    generator: torch.Generator | None = None,
-    precision: str = "fp32",
-    num_classes: int | None = None,
-) -> Tensor:
-    """APGD on the DLR loss (needs ≥ 3 classes); see :func:`apgd_attack`."""
-    return apgd_attack(
-        model,
-        x,
-        y,
-        eps,
-        loss="dlr",
-        steps=steps,
-        restarts=restarts,
-        rho=rho,
-        early_stop=early_stop,
-        generator=generator,
-        precision=precision,
-        num_classes=num_classes,
-    )
+apgd_ce_attack = _apgd_on("ce", "APGD on the cross-entropy loss; see :func:`apgd_attack`.")
+apgd_dlr_attack = _apgd_on("dlr", "APGD on the DLR loss (needs ≥ 3 classes); see :func:`apgd_attack`.")
 
 
 @register_attack("apgd-t")

@@ -58,8 +58,8 @@ def make_loader(
     padding 4, seeded by ``(seed, epoch, rank)``. Any other dataset goes through a DataLoader
     (DistributedSampler when ``world_size > 1``); its augmentation is its own transform, so
     ``augment`` must match how it was loaded (``load_dataset(..., augment=...)``). Those
-    transforms draw from the worker seeds, which derive from ``(seed, epoch)``, or from the
-    global torch RNG when ``num_workers == 0``.
+    transforms draw from the worker seeds, which derive from ``(seed, epoch, rank)``, or from
+    the global torch RNG when ``num_workers == 0``.
     """
     if batch_size < 1:
         raise ValueError(f"make_loader: batch_size must be >= 1, got {batch_size}")
@@ -102,7 +102,8 @@ def make_loader(
         num_workers=num_workers,
         pin_memory=device.type == "cuda",
         persistent_workers=num_workers > 0,
-        generator=torch.Generator().manual_seed(derive_seed(seed, epoch, _ORDER_STREAM)),
+        # Seeds the workers' transforms; per rank, so ranks draw different crops.
+        generator=torch.Generator().manual_seed(derive_seed(seed, epoch, _ORDER_STREAM, *([rank] if world_size > 1 else []))),
     )
     return DeviceLoader(loader, device)
 
