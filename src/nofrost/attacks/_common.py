@@ -204,6 +204,13 @@ def check_positive_int(value: Any, what: str) -> int:
     return int(value)
 
 
+def check_non_negative(value: Any, what: str) -> float:
+    """A finite real number >= 0 (bools refused). ``what`` names it in the error, e.g. "decay (μ)"."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{what} must be a non-negative number, got {value!r}")
+    return float(value)
+
+
 def check_step_size(step_size: Any, what: str = "step_size") -> float:
     """A finite step size > 0."""
     if isinstance(step_size, bool) or not isinstance(step_size, numbers.Real):

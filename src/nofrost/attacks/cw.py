@@ -15,9 +15,6 @@ this attack often beats PGD-CE on models whose softmax is very peaked.
 
 from __future__ import annotations
 
-import math
-import numbers
-
 import torch
 from torch import Tensor, nn
 
@@ -27,6 +24,7 @@ from nofrost.attacks._common import (
     check_attack_inputs,
     check_generator,
     check_logits_and_labels,
+    check_non_negative,
     check_positive_int,
     check_precision,
     check_step_size,
@@ -46,15 +44,6 @@ def cw_margin(logits: Tensor, y: Tensor, confidence: float = 50.0) -> Tensor:
     true = z.gather(1, y[:, None]).squeeze(1)
     other = z.scatter(1, y[:, None], float("-inf")).amax(dim=1)
     return (true - other).clamp(min=-confidence)
-
-
-def _check_confidence(confidence: object) -> float:
-    if isinstance(confidence, bool) or not isinstance(confidence, numbers.Real):
-        raise ValueError(f"confidence (κ) must be a non-negative number, got {confidence!r}")
-    value = float(confidence)
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"confidence (κ) must be a non-negative number, got {confidence!r}")
-    return value
 
 
 @register_attack("cw-linf")
@@ -89,7 +78,7 @@ def cw_linf_attack(
     eps, num_classes = check_attack_inputs(model, x, y, eps, num_classes)
     steps = check_positive_int(steps, "steps")
     step_size = default_step_size(eps, steps) if step_size is None else check_step_size(step_size)
-    confidence = _check_confidence(confidence)
+    confidence = check_non_negative(confidence, "confidence (κ)")
     check_precision(precision)
     check_generator(generator)
 

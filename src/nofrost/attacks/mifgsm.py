@@ -16,9 +16,6 @@ the first forward pass.
 
 from __future__ import annotations
 
-import math
-import numbers
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -29,6 +26,7 @@ from nofrost.attacks._common import (
     check_attack_inputs,
     check_generator,
     check_logits_and_labels,
+    check_non_negative,
     check_positive_int,
     check_precision,
     check_step_size,
@@ -38,15 +36,6 @@ from nofrost.attacks._common import (
 from nofrost.attacks._registry import register_attack
 
 __all__ = ["mifgsm_attack"]
-
-
-def _check_decay(decay: object) -> float:
-    if isinstance(decay, bool) or not isinstance(decay, numbers.Real):
-        raise ValueError(f"decay must be a non-negative number such as 1.0, got {decay!r}")
-    value = float(decay)
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"decay must be a non-negative number such as 1.0, got {decay!r}")
-    return value
 
 
 @register_attack("mifgsm")
@@ -79,7 +68,7 @@ def mifgsm_attack(
     eps, num_classes = check_attack_inputs(model, x, y, eps, num_classes)
     steps = check_positive_int(steps, "steps")
     step_size = eps / steps if step_size is None else check_step_size(step_size)
-    decay = _check_decay(decay)
+    decay = check_non_negative(decay, "decay (e.g. 1.0)")
     check_precision(precision)
     check_generator(generator)
 
