@@ -172,12 +172,16 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from nofrost.epsilon import parse_eps
     from nofrost.evaluate import evaluate
     from nofrost.models import load_model
+    from nofrost.models.mbn import mbn_layers
     from nofrost.train.loop import resolve_device
 
     eps = parse_eps(args.eps, what="--eps")
     name, _, root = args.data.partition(":")
     device = resolve_device(args.device)
     model = load_model(args.model, device=device)
+    if mbn_layers(model):
+        print("note: a mixture-BN (MBNAT) model is evaluated through its adversarial BNs (BN_a, γ = 1); "
+              "`nofrost gamma-sweep` evaluates other operating points", file=sys.stderr)
     dataset = load_dataset(name, args.split, root or None)
     result = evaluate(
         model, dataset, attacks=args.attacks, eps=eps, n=args.n, batch_size=args.batch_size,
