@@ -70,11 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         f"Device: {card}; torch {torch.__version__}. Time: fp32 {fp32['seconds']:.1f} s, bf16 {bf16['seconds']:.1f} s "
         f"(including the audit).\n\n"
     )
-    markdown = header + table.markdown()
-    print(markdown)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(markdown + "\n")
+    publish(header + table.markdown(), args.out)
     return 0
 
 

@@ -58,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     table = Table(["workers", "images", "seconds", "images/s", "images/s per worker process"])
     with tempfile.TemporaryDirectory() as tmp:
         n = build_layout(args.samples, Path(tmp), args.copies)
+        if n < 2 * args.batch:
+            raise SystemExit(f"{n} images make fewer than two batches of {args.batch} (the first is not timed); raise --copies")
         dataset = load_dataset("imagenet", "train", tmp, augment=True, image_size=args.image_size)
         for workers in (int(w) for w in args.workers.split(",")):
             loader = make_loader(dataset, args.batch, shuffle=True, augment=True, num_workers=workers)
@@ -72,11 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         f"photos; batch {args.batch}; {device_name(torch.device('cpu'))}, {os.cpu_count()} cores; "
         f"torch {torch.__version__}.\n\n"
     )
-    markdown = header + table.markdown()
-    print(markdown)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(markdown + "\n")
+    publish(header + table.markdown(), args.out)
     return 0
 
 
