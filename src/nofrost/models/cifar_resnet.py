@@ -246,7 +246,7 @@ class CifarResNet(nn.Module):
         # PreAct ResNet-18 of the adversarial-training literature do. With per-image norms
         # (IN, GN) the pooled features barely differ between images at initialization, and a
         # N(0, 0.01) classifier then passes back too little gradient: measured on cifar10-mini,
-        # SAT with IN stayed at chance for 8 epochs with it and learns with the default.
+        # SAT with IN stayed at chance through 4 epochs with it and learns with the default.
 
     def get_classifier(self) -> nn.Linear:
         """The final linear layer (timm's API; e.g. for excluding it from gradient clipping)."""
