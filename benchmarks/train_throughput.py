@@ -158,7 +158,6 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config("quickstart", overrides=[*overrides, *extra])
         model = build_model_for(config).to(device)
         model.load_state_dict(initial)
-        model = model.to(memory_format=torch.channels_last if config.runtime.channels_last else torch.contiguous_format)
         optimizer = build_optimizer(model, config.optim)
         schedule = build_schedule(optimizer, config.optim, steps_per_epoch=10**6)
         step = TrainingStep.build(model, config, build_method(config.method, config.attack), optimizer, schedule)

@@ -51,8 +51,12 @@ def check(proc: subprocess.CompletedProcess) -> None:
 
 
 def single_process(overrides: list[str], out: Path) -> dict[str, torch.Tensor]:
-    torch.set_num_threads(1)
-    train(load_config("quickstart", overrides=overrides), out, quiet=True)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as each torchrun process (OMP_NUM_THREADS=1)
+    try:
+        train(load_config("quickstart", overrides=overrides), out, quiet=True)
+    finally:
+        torch.set_num_threads(threads)
     return load_file(out / "model.safetensors")
 
 

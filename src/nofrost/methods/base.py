@@ -115,5 +115,15 @@ def make_training_attack(config: AttackConfig) -> Callable[[nn.Module, Tensor, T
     return attack
 
 
+def clean_and_adversarial_logits(model: nn.Module, x: Tensor, x_adv: Tensor, ctx: StepContext) -> tuple[Tensor, Tensor]:
+    """``(model(x), model(x_adv))`` under the step's autocast: one pass over the concatenated
+    batch when ``ctx.fuse_clean_adv`` (no layer mixes examples), else two passes."""
+    with ctx.autocast():
+        if ctx.fuse_clean_adv:
+            logits_clean, logits_adv = model(torch.cat([x, x_adv])).chunk(2)
+            return logits_clean, logits_adv
+        return model(x), model(x_adv)
+
+
 def cross_entropy(logits: Tensor, y: Tensor, ctx: StepContext) -> Tensor:
     return torch.nn.functional.cross_entropy(logits.float(), y, label_smoothing=ctx.label_smoothing)

@@ -16,11 +16,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
 from torch import Tensor, nn
 
 from nofrost.config import AttackConfig, MethodConfig
-from nofrost.methods.base import StepContext, StepOutput, cross_entropy, register_method
+from nofrost.methods.base import StepContext, StepOutput, clean_and_adversarial_logits, cross_entropy, register_method
 
 
 @dataclass
@@ -28,22 +27,22 @@ class MixedAdversarialLoss:
     lam: float
 
     def __call__(self, model: nn.Module, x: Tensor, y: Tensor, ctx: StepContext) -> StepOutput:
-        if ctx.fuse_clean_adv and 0 < self.lam < 1:
-            x_adv = ctx.attack(ctx.attack_target(model), x, y)
-            with ctx.autocast():
-                logits_clean, logits_adv = model(torch.cat([x, x_adv])).chunk(2)
-            loss = (1 - self.lam) * cross_entropy(logits_clean, y, ctx) + self.lam * cross_entropy(logits_adv, y, ctx)
-            return StepOutput(loss=loss, logits_clean=logits_clean, logits_adv=logits_adv)
+        fused = ctx.fuse_clean_adv and 0 < self.lam < 1
         logits_clean = logits_adv = None
-        loss = x.new_zeros(())
-        if self.lam < 1:
+        if self.lam < 1 and not fused:
             with ctx.autocast():
                 logits_clean = model(x)
-            loss = loss + (1 - self.lam) * cross_entropy(logits_clean, y, ctx)
         if self.lam > 0:
             x_adv = ctx.attack(ctx.attack_target(model), x, y)
-            with ctx.autocast():
-                logits_adv = model(x_adv)
+            if fused:
+                logits_clean, logits_adv = clean_and_adversarial_logits(model, x, x_adv, ctx)
+            else:
+                with ctx.autocast():
+                    logits_adv = model(x_adv)
+        loss = x.new_zeros(())
+        if logits_clean is not None:
+            loss = loss + (1 - self.lam) * cross_entropy(logits_clean, y, ctx)
+        if logits_adv is not None:
             loss = loss + self.lam * cross_entropy(logits_adv, y, ctx)
         return StepOutput(loss=loss, logits_clean=logits_clean, logits_adv=logits_adv)
 

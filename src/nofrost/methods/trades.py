@@ -19,11 +19,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-import torch
 from torch import Tensor, nn
 
 from nofrost.config import AttackConfig, MethodConfig
-from nofrost.methods.base import StepContext, StepOutput, cross_entropy, register_method
+from nofrost.methods.base import StepContext, StepOutput, clean_and_adversarial_logits, cross_entropy, register_method
 from nofrost.methods.inner_max import inner_pgd, kl_divergence
 
 DEFAULT_BETA = 1.0
@@ -40,12 +39,7 @@ class TradesLoss:
 
     def __call__(self, model: nn.Module, x: Tensor, y: Tensor, ctx: StepContext) -> StepOutput:
         x_adv = self.attack(ctx.attack_target(model), x, y)
-        with ctx.autocast():
-            if ctx.fuse_clean_adv:  # no batch norm: one pass over both, same loss
-                logits_clean, logits_adv = model(torch.cat([x, x_adv])).chunk(2)
-            else:
-                logits_clean = model(x)
-                logits_adv = model(x_adv)
+        logits_clean, logits_adv = clean_and_adversarial_logits(model, x, x_adv, ctx)
         loss = cross_entropy(logits_clean, y, ctx) + self.beta * kl_divergence(logits_clean, logits_adv)
         return StepOutput(loss=loss, logits_clean=logits_clean, logits_adv=logits_adv)
 

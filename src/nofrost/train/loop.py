@@ -175,8 +175,6 @@ def _train(config: Config, out: Path, dist: DistContext, *, resume: bool, quiet:
             )
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     on_cuda = device.type == "cuda"
-    memory_format = torch.channels_last if config.runtime.channels_last else torch.contiguous_format
-    model = model.to(memory_format=memory_format)
 
     def train_loader(epoch: int):
         return make_loader(
@@ -301,7 +299,8 @@ class TrainingStep:
     @classmethod
     def build(cls, model: nn.Module, config: Config, method: Any, optimizer, schedule,
               dist: DistContext | None = None) -> "TrainingStep":
-        """The step for ``model`` (already on its device and in its memory format).
+        """The step for ``model`` (already on its device), which it converts to channels_last
+        when ``runtime.channels_last`` is set.
 
         Under DDP the loss goes through the DistributedDataParallel wrapper (gradients are
         averaged across ranks in backward) while attacks use the bare network: their
@@ -309,6 +308,8 @@ class TrainingStep:
         ``runtime.compile`` says so. bf16 autocast covers the loss forwards on CUDA; clean and
         adversarial examples share one pass when no layer mixes examples.
         """
+        memory_format = torch.channels_last if config.runtime.channels_last else torch.contiguous_format
+        model.to(memory_format=memory_format)  # in place: the optimizer's parameters stay the same
         dist = dist if dist is not None else DistContext(device=next(model.parameters()).device)
         device = dist.device
         compiled = should_compile(config.runtime.compile, device)
@@ -337,7 +338,7 @@ class TrainingStep:
         )
         return cls(
             method=method, step_model=step_model, ctx=ctx, optimizer=optimizer, schedule=schedule,
-            memory_format=torch.channels_last if config.runtime.channels_last else torch.contiguous_format,
+            memory_format=memory_format,
             agc_params=head_excluded_parameters(model) if config.optim.agc_clip else None,
             agc_clip=config.optim.agc_clip,
         )
