@@ -118,6 +118,46 @@ def test_a_compiler_failure_falls_back_to_eager_with_one_warning(batch):
     assert "simulated compiler crash" in wrapped.failed
 
 
+def crashing_backward_backend():
+    from torch._dynamo.backends.common import aot_autograd
+
+    def backward_compiler(graph_module, example_inputs):
+        raise RuntimeError("simulated backward compiler crash")
+
+    return aot_autograd(fw_compiler=lambda graph_module, example_inputs: graph_module, bw_compiler=backward_compiler)
+
+
+def test_a_lazy_backward_compile_failure_redoes_the_step_eagerly(tiny_overrides, batch, monkeypatch):
+    """The backward graph compiles in backward(), outside the module call: the step catches it."""
+    from nofrost.train import loop
+
+    class CrashingBackward(CompiledOrEager):
+        def __init__(self, module, mode="default"):
+            super().__init__(module, mode, backend=crashing_backward_backend())
+
+    torch._dynamo.reset()  # no graph compiled by another test may be reused
+    monkeypatch.setattr(loop, "CompiledOrEager", CrashingBackward)
+    deterministic = [*tiny_overrides, "model.norm=none", "attack.random_start=false"]  # the retry redraws nothing
+    config = load_config("quickstart", overrides=[*deterministic, "runtime.compile=true"])
+
+    def step_for(cfg):
+        torch.manual_seed(0)
+        model = loop.build_model_for(cfg)
+        optimizer = build_optimizer(model, cfg.optim)
+        schedule = loop.build_schedule(optimizer, cfg.optim, steps_per_epoch=10)
+        return model, loop.TrainingStep.build(model, cfg, build_method(cfg.method, cfg.attack), optimizer, schedule)
+
+    model, step = step_for(config)
+    eager_model, eager_step = step_for(load_config("quickstart", overrides=deterministic))
+    x, y = batch
+    with pytest.warns(RuntimeWarning, match="simulated backward compiler crash"):
+        step(x, y)
+    eager_step(x, y)
+    assert step.step_model.failed and step.step_model.eager_only
+    for (name, a), b in zip(model.state_dict().items(), eager_model.state_dict().values()):
+        torch.testing.assert_close(a, b, msg=name)
+
+
 def test_user_errors_are_raised_not_swallowed_by_the_fallback():
     model = create_model("cifar_resnet10", num_classes=10, norm="none", width=8)
     wrapped = CompiledOrEager(model, backend="eager")

@@ -5,6 +5,10 @@ user speed, never a run: :class:`CompiledOrEager` runs the compiled module and, 
 runs the same call eagerly. If eager succeeds, the failure was the compiler's: it warns once,
 naming the error, and stays eager from then on. If eager fails too, the error is the user's
 and eager's exception is raised.
+
+The backward graph is compiled lazily, at the first ``backward()``, outside any module call;
+the training step catches that failure and calls :meth:`CompiledOrEager.fall_back` itself
+(see ``TrainingStep``).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ class CompiledOrEager(nn.Module):
     def __init__(self, module: nn.Module, mode: str = "default", backend: Any = "inductor") -> None:
         super().__init__()
         self.compiled = torch.compile(module, mode=mode, backend=backend)
+        self.eager_only = False  # set when compilation failed (or while a failed step is redone)
         self.failed: str | None = None  # the compiler error, once it failed
 
     @property
@@ -33,20 +38,27 @@ class CompiledOrEager(nn.Module):
         return self.compiled._orig_mod
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
-        if self.failed is not None:
+        if self.eager_only:
             return self.eager(*args, **kwargs)
         try:
             return self.compiled(*args, **kwargs)
         except Exception as compiled_error:  # noqa: BLE001 - classified by the eager retry below
             out = self.eager(*args, **kwargs)
-            self.failed = _describe(compiled_error)
-            warnings.warn(
-                f"torch.compile failed ({self.failed}); training continues without compilation "
-                "(slower). Set runtime.compile=false to skip the attempt.",
-                RuntimeWarning,
-                stacklevel=2,
-            )
+            self.fall_back(compiled_error)
             return out
+
+    def fall_back(self, error: BaseException) -> None:
+        """Run eagerly from now on, warning once with ``error`` as the reason."""
+        self.eager_only = True
+        if self.failed is not None:
+            return
+        self.failed = _describe(error)
+        warnings.warn(
+            f"torch.compile failed ({self.failed}); training continues without compilation "
+            "(slower). Set runtime.compile=false to skip the attempt.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 def _describe(error: BaseException) -> str:

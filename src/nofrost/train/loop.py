@@ -345,13 +345,30 @@ class TrainingStep:
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> StepOutput:
         x = x.contiguous(memory_format=self.memory_format)
-        result = self.method(self.step_model, x, y, self.ctx)
-        self.optimizer.zero_grad(set_to_none=True)
-        result.loss.backward()
+        try:
+            result = self._loss_and_gradients(x, y)
+        except Exception as error:
+            compiled = [m for m in (self.step_model, self.ctx.attack_model)
+                        if isinstance(m, CompiledOrEager) and m.failed is None]
+            if not compiled:
+                raise
+            # A backward graph compiles lazily, in backward(), where no module call can catch
+            # it: redo the step eagerly. If eager fails too, the error is the user's: raise it.
+            for module in compiled:
+                module.eager_only = True
+            result = self._loss_and_gradients(x, y)
+            for module in compiled:
+                module.fall_back(error)
         if self.agc_params is not None:
             adaptive_clip_grad(self.agc_params, clip_factor=self.agc_clip)
         self.optimizer.step()
         self.schedule.step()
+        return result
+
+    def _loss_and_gradients(self, x: torch.Tensor, y: torch.Tensor) -> StepOutput:
+        result = self.method(self.step_model, x, y, self.ctx)
+        self.optimizer.zero_grad(set_to_none=True)
+        result.loss.backward()
         return result
 
 
