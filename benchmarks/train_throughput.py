@@ -36,7 +36,9 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from nofrost.attacks.pgd import default_step_size  # noqa: E402
 from nofrost.config import load_config  # noqa: E402
+from nofrost.data import dataset_info  # noqa: E402
 from nofrost.methods import build_method  # noqa: E402
 from nofrost.report.tables import Table  # noqa: E402
 from nofrost.train.loop import TrainingStep, build_model_for  # noqa: E402
@@ -46,9 +48,9 @@ from _report import device_name, publish  # noqa: E402
 
 PRESETS = {
     # A small NF model that runs a few steps per arm in well under 2 minutes on 2 CPU cores.
-    "cpu": dict(model="cifar_resnet10", norm="none", data="cifar10-mini", image_size=None, batch=64, steps=10),
+    "cpu": dict(model="cifar_resnet10", norm="none", image_size=None, batch=64, steps=10),
     # The anchor: timm nf_resnet50, 224 px, batch 128, PGD-10, λ = 0.5.
-    "cuda": dict(model="nf_resnet50", norm=None, data="imagenet", image_size=224, batch=128, steps=10),
+    "cuda": dict(model="nf_resnet50", norm=None, image_size=224, batch=128, steps=10),
 }
 
 
@@ -117,11 +119,12 @@ def main(argv: list[str] | None = None) -> int:
     device = torch.device(args.device)
     preset = PRESETS["cuda" if device.type == "cuda" else "cpu"]
     model_name = args.model or preset["model"]
-    norm = args.norm if args.norm is not None else preset["norm"]
+    # The preset's norm belongs to the preset's model; another model keeps its own default.
+    norm = args.norm if args.norm is not None else (preset["norm"] if model_name == preset["model"] else None)
     batch = args.batch or preset["batch"]
     steps = args.steps or preset["steps"]
     image_size = args.image_size or preset["image_size"]
-    data = preset["data"] if model_name.startswith("cifar") else "imagenet"
+    data = "cifar10-mini" if model_name.startswith("cifar") else "imagenet"
     if args.threads:
         torch.set_num_threads(args.threads)
     if device.type == "cuda":
@@ -138,14 +141,13 @@ def main(argv: list[str] | None = None) -> int:
     if image_size is not None:
         overrides.append(f"data.image_size={image_size}")
     base = load_config("quickstart", overrides=overrides)
-    size = image_size or 32
-    in_chans = 3
+    info = dataset_info(data)
+    size = image_size or info.image_size
     generator = torch.Generator().manual_seed(0)
-    num_classes = 1000 if data == "imagenet" else 10
-    x = torch.rand(batch, in_chans, size, size, generator=generator).to(device)
-    y = torch.randint(0, num_classes, (batch,), generator=generator).to(device)
+    x = torch.rand(batch, info.in_chans, size, size, generator=generator).to(device)
+    y = torch.randint(0, info.num_classes, (batch,), generator=generator).to(device)
     eps = base.attack.eps
-    alpha = min(1.25 * eps, eps + 4 / 255) / steps  # the reference's step size
+    alpha = default_step_size(eps, steps)  # the reference's step size, min(1.25ε, ε + 4/255) / steps
 
     arms: dict[str, object] = {}
     torch.manual_seed(0)
