@@ -1,10 +1,46 @@
-"""Shared fixtures: small, fast configs on the shipped cifar10-mini data."""
+"""Shared fixtures: small, fast configs on the shipped cifar10-mini data, and the thread count.
+
+Every test runs with ``NOFROST_TEST_THREADS`` intra-op threads (default 1), and so does every
+process a test starts. Float reductions split differently across threads, so a test that only
+passes at one thread count compares results of different kernels too exactly: run the suite
+at 1 and at 2 threads (docs/testing.md) to catch that before a user on other hardware does.
+"""
 
 from __future__ import annotations
 
+import os
+
 import pytest
+import torch
 
 from nofrost.config import Config, load_config
+
+
+TEST_THREADS = 1
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global TEST_THREADS
+    text = os.environ.get("NOFROST_TEST_THREADS", "1")
+    if not text.isdigit() or int(text) < 1:
+        raise pytest.UsageError(f"NOFROST_TEST_THREADS must be a positive integer, got {text!r}")
+    TEST_THREADS = int(text)
+    # Processes started by tests (the CLI, torchrun workers unless they set their own) follow it too.
+    os.environ["OMP_NUM_THREADS"] = text
+    torch.set_num_threads(TEST_THREADS)
+
+
+@pytest.fixture(autouse=True)
+def _test_threads_per_test():
+    """Each test starts at TEST_THREADS threads, whatever the test before it set."""
+    torch.set_num_threads(TEST_THREADS)
+    yield
+    torch.set_num_threads(TEST_THREADS)
+
+
+def pytest_report_header() -> str:
+    return f"nofrost: {TEST_THREADS} intra-op thread(s) (NOFROST_TEST_THREADS)"
+
 
 # A training run that takes seconds on 2 CPU cores but exercises every part of the loop:
 # real images, augmentation, the PGD inner loop, the schedule, checkpoints and metrics.

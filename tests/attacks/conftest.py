@@ -15,20 +15,6 @@ ASSET = Path(__file__).resolve().parents[1] / "assets" / "cifar_resnet10_sat_bn"
 N = 100
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_intra_op_thread():
-    """Run these tests with one intra-op thread, restored afterwards.
-
-    The models here are tiny: a second OpenMP thread buys little, and when other test suites
-    or jobs share the 2 CPU cores, spinning OpenMP workers made the same tests up to ~40x
-    slower (measured: hypothesis PGD test 27 s with 2 threads vs 0.7 s with 1 under load).
-    """
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture(scope="module")
 def robust():
     """(model, clean-correct x, their y, N): the attack only runs where the model is right."""

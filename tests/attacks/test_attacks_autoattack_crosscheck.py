@@ -31,6 +31,10 @@ ASSET = Path(__file__).resolve().parents[1] / "assets" / "cifar_resnet10_sat_bn"
 N = 200
 EPS = 8 / 255
 TOLERANCE = 0.02  # robust accuracy, as a fraction of the N images
+# AutoAttack decides "broken" by forward passes over the still-robust subsets; the check below
+# passes the whole batch at once. Other batch shapes run other float reductions, which can flip
+# a near-tie prediction, so the two counts may differ by an example or two.
+NEAR_TIES = 2
 STEPS = 20  # APGD / FAB iterations on both sides (standard AutoAttack: 100)
 TARGETS = 3  # APGD-T / FAB-T targets on both sides (standard: 9)
 QUERIES = 200  # Square queries on both sides (standard: 5000)
@@ -88,7 +92,7 @@ def test_autoattack_fast_agrees_with_the_official_code(real):
     model, x, y = real
     x_ours, masks = run_autoattack(model, x, y, EPS, version="fast", steps=STEPS, seed=0)
     ours = robust_accuracy(model, x, x_ours, y)
-    assert ours == pytest.approx(float(masks["apgd-dlr"].float().mean()))
+    assert abs(ours * N - int(masks["apgd-dlr"].sum())) <= NEAR_TIES
     adversary = AutoAttack(model, attacks=["apgd-ce", "apgd-dlr"], version="custom", eps=EPS,
                            seed=0, device="cpu")  # fmt: skip
     adversary.apgd = official_apgd(model, "ce")

@@ -13,17 +13,8 @@ CIFAR_NPZ = Path(__file__).resolve().parents[3] / "shared" / "data" / "cifar10_j
 
 
 @pytest.fixture(autouse=True)
-def _seed_and_one_thread():
-    """Seed, and run on one intra-op thread (restored afterwards).
-
-    These tests use small tensors, where two OpenMP threads gain little and, on a shared
-    2-core machine, spin-waiting threads can make each op 10-20x slower.
-    """
+def _seed():
     torch.manual_seed(0)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")

@@ -25,10 +25,11 @@ WORKER = Path(__file__).with_name("ddp_train.py")
 
 # Deterministic per example (no augmentation, no random PGD start, no dropout), so the split
 # of the batch across processes is the only difference between runs.
+TRAIN_N, EVAL_N = 256, 64
 DDP_OVERRIDES = [
     "model.width=8",
-    "data.train_n=256",
-    "data.eval_n=64",
+    f"data.train_n={TRAIN_N}",
+    f"data.eval_n={EVAL_N}",
     "data.augment=false",
     "optim.batch_size=64",
     "optim.epochs=2",
@@ -65,6 +66,8 @@ def single_process(overrides: list[str], out: Path) -> dict[str, torch.Tensor]:
 # optimizer steps the weights agree to about 1e-4. Training moves them by more than 1e-2
 # (checked below), so a missing gradient average or a wrong data split would not pass.
 ATOL, RTOL = 2e-4, 1e-3
+# Examples whose prediction may flip between the two runs (see the metrics check below).
+NEAR_TIES = 4
 
 
 def assert_same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
@@ -94,8 +97,10 @@ def test_two_processes_with_half_batches_train_the_nf_model_one_process_trains(t
     assert [r["epoch"] for r in records] == [1, 2]
     for r, s in zip(records, single_records):
         assert r["train_loss"] == pytest.approx(s["train_loss"], rel=1e-4)
-        assert r["train_adv_acc"] == pytest.approx(s["train_adv_acc"])
-        assert r["eval_clean_acc"] == pytest.approx(s["eval_clean_acc"])
+        # An accuracy counts argmaxes: the last-bit differences between the two reductions flip
+        # the odd near-tie prediction (2 of 256 on an AMD EPYC), so counts agree to a few examples.
+        for key, n in (("train_adv_acc", TRAIN_N), ("eval_clean_acc", EVAL_N)):
+            assert abs(r[key] * n - s[key] * n) <= NEAR_TIES, (key, r[key], s[key])
 
 
 def test_bn_model_keeps_per_process_statistics_and_resumes_exactly(tmp_path):

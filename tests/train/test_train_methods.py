@@ -18,14 +18,6 @@ from nofrost.train.checkpoint import load_checkpoint
 SHRINK = ["data.name=cifar10-mini", "model.name=cifar_resnet10"]
 
 
-@pytest.fixture(autouse=True)
-def _single_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # the machine is shared; one thread each is fastest
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.mark.parametrize("preset, extra", [
     ("cifar10-trades", []),
     ("cifar10-fat", []),
