@@ -98,6 +98,10 @@ class MethodConfig:
         _check(self.replays is None or self.replays >= 1, "method.replays", "an integer >= 1 (Free AT's m) or null")
 
 
+#: ``optim.weight_decay_on``: every parameter (the reference code), or conv/linear weights only.
+WEIGHT_DECAY_ON = ("all", "weights")
+
+
 @dataclass
 class OptimConfig:
     epochs: int = 10
@@ -106,6 +110,9 @@ class OptimConfig:
     momentum: float = 0.9
     nesterov: bool = True
     weight_decay: float = 5e-4
+    # "all" parameters (the reference code) or only conv/linear "weights" (no decay on biases,
+    # gains and norm affines, of any kind of model)
+    weight_decay_on: str = "all"
     label_smoothing: float = 0.0
     warmup_epochs: float = 0.0
     agc_clip: float | None = None  # adaptive gradient clipping λ (Brock et al. 2021b); None: off
@@ -119,6 +126,8 @@ class OptimConfig:
         _check(self.lr > 0, "optim.lr", "a positive number")
         _check(0 <= self.momentum < 1, "optim.momentum", "a number in [0, 1)")
         _check(self.weight_decay >= 0, "optim.weight_decay", "a non-negative number")
+        _check(self.weight_decay_on in WEIGHT_DECAY_ON, "optim.weight_decay_on",
+               "'all' (every parameter, as the reference code) or 'weights' (conv/linear weights only)")
         _check(0 <= self.label_smoothing < 1, "optim.label_smoothing", "a number in [0, 1)")
         _check(0 <= self.warmup_epochs < self.epochs, "optim.warmup_epochs", "a number in [0, epochs)")
         _check(self.agc_clip is None or self.agc_clip > 0, "optim.agc_clip", "a positive number or null")

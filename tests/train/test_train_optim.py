@@ -5,19 +5,47 @@ import math
 import pytest
 import torch
 
-from nofrost.config import OptimConfig, load_config
+from nofrost.config import ConfigError, OptimConfig, load_config
 from nofrost.models import create_model
 from nofrost.train import train
 from nofrost.train.optim import build_optimizer, build_schedule, head_excluded_parameters
 
 
-def test_no_weight_decay_on_gains_and_biases():
-    model = create_model("cifar_resnet10", 10, norm="none", width=8)
-    decay, no_decay = build_optimizer(model, OptimConfig(weight_decay=5e-4)).param_groups
-    assert decay["weight_decay"] == 5e-4 and no_decay["weight_decay"] == 0
-    assert all(p.ndim > 1 for p in decay["params"]) and all(p.ndim <= 1 for p in no_decay["params"])
-    assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))
-    assert decay["nesterov"] and decay["momentum"] == 0.9
+# (model, kwargs, conv + linear weights, biases + gains + norm affines), counted by hand:
+# nf_resnet26 has 29 Scaled-WS convs, each with a weight, a bias and a (C, 1, 1, 1) gain, and
+# an fc; resnet26 has 29 convs without bias, 29 BNs with weight and bias, and an fc.
+# cifar_resnet10 has 12 convs (stem, 4 x conv1/conv2, 3 transition shortcuts) and an fc; NF:
+# a gain on each conv and a bias on all but the stem; BN: 9 norms (4 x 2 in the blocks, 1 final).
+ROLE_COUNTS = [
+    ("nf_resnet26", {}, 29 + 1, 29 + 29 + 1),
+    ("resnet26", {}, 29 + 1, 29 * 2 + 1),
+    ("cifar_resnet10", {"norm": "none", "width": 8}, 12 + 1, 12 + 11 + 1),
+    ("cifar_resnet10", {"norm": "bn", "width": 8}, 12 + 1, 9 * 2 + 1),
+    ("cifar_resnet10", {"norm": "mbn", "width": 8}, 12 + 1, 9 * 2 + 1),
+]
+
+
+@pytest.mark.parametrize("name, kwargs, weights, others", ROLE_COUNTS)
+def test_weight_decay_groups_by_role_for_every_kind_of_model(name, kwargs, weights, others):
+    model = create_model(name, 10, **kwargs)
+    total = len(list(model.parameters()))
+    assert weights + others == total
+    decayed, exempt = build_optimizer(model, OptimConfig(weight_decay=5e-4, weight_decay_on="weights")).param_groups
+    assert (len(decayed["params"]), len(exempt["params"])) == (weights, others)
+    assert decayed["weight_decay"] == 5e-4 and exempt["weight_decay"] == 0
+    assert decayed["nesterov"] and decayed["momentum"] == 0.9
+    # The Scaled-WS gains are 4-D, like the weights, and still exempt: grouping is not by shape.
+    gains = [p for n, p in model.named_parameters() if n.endswith(".gain")]
+    assert all(not any(g is p for p in decayed["params"]) for g in gains)
+    everything, nothing = build_optimizer(model, OptimConfig(weight_decay=5e-4)).param_groups
+    assert (len(everything["params"]), len(nothing["params"])) == (total, 0)  # the reference code's choice
+
+
+def test_paper_presets_decay_every_parameter_as_the_reference_code():
+    for preset in ("imagenet-nofrost-r50", "imagenet-sat-r50", "imagenet-nofrost-r26", "cifar10-nofrost", "quickstart"):
+        assert load_config(preset).optim.weight_decay_on == "all", preset
+    with pytest.raises(ConfigError, match="weight_decay_on"):
+        load_config("quickstart", overrides=["optim.weight_decay_on=biases"])
 
 
 def test_warmup_then_cosine_to_zero():

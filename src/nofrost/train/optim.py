@@ -7,25 +7,47 @@ import math
 import torch
 from torch import nn
 
-from nofrost.config import OptimConfig
+from nofrost.config import WEIGHT_DECAY_ON, OptimConfig
+
+
+# The layers whose ``weight`` is a weight matrix or kernel (including timm's ScaledStdConv2d,
+# a Conv2d); every other parameter is a bias, a gain or a norm affine.
+_WEIGHT_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+
+
+def is_weight(module: nn.Module, name: str) -> bool:
+    """Whether parameter ``name`` of ``module`` (not of a child) is a conv/linear weight."""
+    return name == "weight" and isinstance(module, _WEIGHT_LAYERS)
+
+
+def weight_decay_groups(model: nn.Module, decay_on: str) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+    """``(decayed, exempt)`` trainable parameters, chosen by role, never by shape.
+
+    ``decay_on="all"`` decays every parameter, as the reference code does (``PGDAT.py`` passes
+    ``model.parameters()`` to SGD). ``"weights"`` decays only conv and linear weights and exempts
+    biases, gains (the per-channel gains of Scaled-WS convolutions, SkipInit gains) and norm
+    affines alike, so BN and NF networks are treated the same way.
+    """
+    if decay_on not in WEIGHT_DECAY_ON:
+        raise ValueError(f"weight decay applies to one of {', '.join(WEIGHT_DECAY_ON)}, got {decay_on!r}")
+    decayed, exempt = [], []
+    for module in model.modules():
+        for name, param in module.named_parameters(recurse=False):
+            if param.requires_grad:
+                (decayed if decay_on == "all" or is_weight(module, name) else exempt).append(param)
+    return decayed, exempt
 
 
 def build_optimizer(model: nn.Module, config: OptimConfig) -> torch.optim.Optimizer:
-    """SGD with (Nesterov) momentum; no weight decay on biases, gains and norm affines.
+    """SGD with (Nesterov) momentum and weight decay on ``config.weight_decay_on`` parameters.
 
     The learning rate is ``config.scaled_lr``: ``lr``, or ``lr · batch_size / lr_base_batch``
-    when linear scaling is asked for.
-
-    Decaying one-dimensional parameters shrinks BN/NF gains towards zero, which hurts
-    normalizer-free networks most; the usual practice (timm, NFNets) exempts them.
+    when linear scaling is asked for. Group 0 is decayed, group 1 (possibly empty) is not.
     """
-    decay, no_decay = [], []
-    for param in model.parameters():
-        if param.requires_grad:
-            (decay if param.ndim > 1 else no_decay).append(param)
+    decayed, exempt = weight_decay_groups(model, config.weight_decay_on)
     groups = [
-        {"params": decay, "weight_decay": config.weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
+        {"params": decayed, "weight_decay": config.weight_decay},
+        {"params": exempt, "weight_decay": 0.0},
     ]
     return torch.optim.SGD(
         groups, lr=config.scaled_lr, momentum=config.momentum, nesterov=config.nesterov and config.momentum > 0
