@@ -126,14 +126,20 @@ def test_normalized_models_do_have_normalization_layers(norm: str) -> None:
 
 
 def test_same_topology_across_norms() -> None:
-    """norm='none' is the normalized network with its normalizers replaced, nothing else."""
+    """norm='none' is the normalized network with its normalizers replaced; the transition
+    shortcut alone differs, as between timm's resnet* (strided 1x1 conv) and nf_resnet* (2x2
+    average pooling, then a 1x1 conv)."""
     convs = {}
     for norm in ["bn", "none"]:
         net = create_model("cifar_resnet18", 10, norm=norm).net
         convs[norm] = [
-            (n, tuple(m.weight.shape), m.stride, m.padding) for n, m in net.named_modules() if isinstance(m, nn.Conv2d)
-        ]
+            (n.removesuffix(".conv"), tuple(m.weight.shape), m.padding, m.stride if "shortcut" not in n else None)
+            for n, m in net.named_modules() if isinstance(m, nn.Conv2d)
+        ]  # fmt: skip
     assert convs["bn"] == convs["none"]
+    bn, nf = (create_model("cifar_resnet18", 10, norm=norm).net.stages[1][0].shortcut for norm in ("bn", "none"))
+    assert bn.stride == (2, 2)
+    assert nf.conv.stride == (1, 1) and isinstance(nf.pool, nn.AvgPool2d) and nf.pool.stride == 2
 
 
 def test_nf_head_and_agc_friendly_names() -> None:

@@ -1,36 +1,38 @@
 """CIFAR-size pre-activation ResNets, with BN/IN/GN or normalizer-free (NF) blocks.
 
-Topology (the same for every ``norm``, so "the same network without normalization" is a
-meaningful comparison): a 3x3 stride-1 stem convolution (no max-pool), four stages of
-pre-activation basic blocks (He et al., 2016b, "Identity mappings in deep residual
-networks") with widths ``(w, 2w, 4w, 8w)`` and strides ``(1, 2, 2, 2)``, a final
-activation, global average pooling, dropout and a linear classifier ``fc``. A block whose
-shape changes (a *transition* block) computes its shortcut with a 1x1 strided convolution
-from the block's pre-activated input; otherwise the shortcut is the identity.
+Topology: a 3x3 stride-1 stem convolution (no max-pool), four stages of pre-activation basic
+blocks (He et al., 2016b, "Identity mappings in deep residual networks") with widths
+``(w, 2w, 4w, 8w)`` and strides ``(1, 2, 2, 2)``, a final activation, global average pooling,
+dropout and a linear classifier ``fc``. A block whose shape changes (a *transition* block)
+takes its shortcut from the block's pre-activated input; otherwise the shortcut is the
+identity. The transition shortcut is a strided 1x1 convolution in normalized nets (as in
+PreActResNet-18 and timm's ``resnet*``) and 2x2 average pooling then a 1x1 convolution in NF
+nets (as in timm's ``nf_resnet*``): the same difference as between the paper's ImageNet
+ResNets and NF-ResNets, and the only one, so "the same network without normalization" is a
+meaningful comparison.
 
 Pre-activation is the ResNet form used by PreActResNet-18 in the adversarial-training
 literature (Rice et al., 2020) and the one the NF-ResNets of Brock et al. (2021a) are built
-from, so ``norm="none"`` differs from ``norm="bn"`` only by what replaces the normalizer.
+from.
 
 ``norm="none"`` is the NF-ResNet of Brock, De & Smith (2021a), "Characterizing signal
-propagation to close the performance gap in unnormalized ResNets" (ICLR 2021):
+propagation to close the performance gap in unnormalized ResNets" (ICLR 2021), initialized as
+timm's ``nf_resnet*`` (the models NoFrost trained):
 
-- residual blocks ``h_{i+1} = h_i + alpha * f_i(h_i / beta_i)`` where ``beta_i`` is the
-  analytically expected std of ``h_i`` at initialization: Var(h_0) = 1 after the stem,
-  Var(h_{i+1}) = Var(h_i) + alpha^2, reset to 1 + alpha^2 after a transition block (whose
-  shortcut, a Scaled-WS 1x1 convolution of ``relu(h_i / beta_i)``, has unit variance);
-- every convolution is a Scaled Weight Standardized convolution and every ReLU is scaled by
-  ``gamma ~ 1.7139`` (1 / std of relu(z) for z ~ N(0, 1); see ``nf_layers``), folded into
-  the convolution that consumes it, so the residual branch ``f_i`` maps unit-variance
-  inputs to unit-variance outputs;
-- ``skipinit=False`` (default) leaves the branches at full strength, giving the
-  alpha^2-per-block variance growth analysed in the paper's signal-propagation plots; this is
-  also the ``skipinit`` flag of timm's ``nf_resnet*``, the models NoFrost trained.
-  ``skipinit=True`` multiplies each residual branch by a learnable scalar ``skip_gain``
-  initialized to 0 (SkipInit, De & Smith, 2020; DeepMind's ``nfnets/resnet.py``), so the
-  branches are zero at initialization. Measured here (cifar10-mini, cifar_resnet10, SAT with
-  PGD-3, 3 epochs, lr 0.1): 30.8% held-out clean accuracy without SkipInit against 24.2%
-  with it, so it is opt-in. beta is computed from the analytic variance either way;
+- residual blocks ``h_{i+1} = h_i + alpha * f_i(relu(h_i) * beta_i)`` where ``1 / beta_i`` is
+  the analytically expected std of ``h_i``: Var(h_0) = 1 after the stem, Var(h_{i+1}) =
+  Var(h_i) + alpha^2, reset to 1 + alpha^2 after a transition block (whose shortcut sees a
+  unit-variance input). As in timm, this bookkeeping is what the branches would add at full
+  strength; ``alpha = 0.2``;
+- every convolution, the stem included, is a Scaled Weight Standardized convolution with a
+  bias and ``gamma ~ 1.7139`` (1 / std of relu(z) for z ~ N(0, 1); see ``nf_layers``), so a
+  residual branch maps unit-variance inputs to unit-variance outputs. timm folds the gamma
+  into every convolution, the stem's too, although the image is not a ReLU output;
+- the last convolution of each residual branch starts with gain 0 (timm:
+  ``gain_init = 1 if skipinit else 0``), so every block is the identity (or its shortcut) at
+  initialization and the branches grow in during training. ``skipinit=True`` instead keeps
+  that gain at 1 and multiplies each branch by a learnable scalar ``skip_gain`` initialized
+  to 0 (SkipInit, De & Smith, 2020; DeepMind's ``nfnets/resnet.py``);
 - no normalization layer anywhere; the classifier reads ``gamma * relu(h_final)``, pooled,
   with ``fc`` initialized N(0, 0.01) (named ``fc`` so adaptive gradient clipping, Brock et
   al., 2021b, can skip it).
@@ -39,11 +41,12 @@ propagation to close the performance gap in unnormalized ResNets" (ICLR 2021):
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import torch
-from timm.layers import DropPath
+from timm.layers import DropPath, ScaledStdConv2d
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
@@ -101,13 +104,78 @@ class CifarResNetConfig:
         return (w, 2 * w, 4 * w, 8 * w)
 
 
-class PreActBasicBlock(nn.Module):
-    """Pre-activation basic block (He et al., 2016b); with ``nf=True`` the NF-ResNet block.
+ConvLayer = Callable[[int, int, int, int], nn.Module]  # (in, out, kernel, stride) -> conv
 
-    Normalized: ``h + f(relu(norm1(h)))`` with ``f = conv2 . relu . norm2 . conv1``.
-    Normalizer-free (Brock et al., 2021a): ``h + alpha * skip_gain * f(relu(h) / beta)``
-    with Scaled-WS convolutions and gamma-scaled ReLUs. Transition blocks take their
-    shortcut from the pre-activated input through a 1x1 strided convolution.
+
+class AvgDownsample(nn.Module):
+    """timm's ``DownsampleAvg`` shortcut: 2x2 average pooling (when strided), then a 1x1 conv.
+
+    Unlike a strided 1x1 convolution, which reads one pixel in four, every input pixel
+    reaches the output (Brock et al., 2021a; timm ``nfnet.py``).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int, conv: ConvLayer) -> None:
+        super().__init__()
+        self.pool = (
+            nn.AvgPool2d(2, stride, ceil_mode=True, count_include_pad=False) if stride > 1 else nn.Identity()
+        )
+        self.conv = conv(in_channels, out_channels, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(self.pool(x))
+
+
+@dataclass(frozen=True)
+class BlockLayers:
+    """The layers a network kind builds its blocks from (timm style: passed in, not branched on).
+
+    ``last_conv`` is the residual branch's last convolution (zero gain for NF-ResNets),
+    ``shortcut(in, out, stride)`` the transition blocks' shortcut.
+    """
+
+    norm: Callable[[int], nn.Module]
+    conv: ConvLayer
+    last_conv: ConvLayer
+    shortcut: Callable[[int, int, int], nn.Module]
+
+
+def _plain_conv(cin: int, cout: int, k: int, stride: int) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2, bias=False)
+
+
+def block_layers(cfg: CifarResNetConfig) -> BlockLayers:
+    """The layers of ``cfg``'s network kind (see the module docstring)."""
+    norm = partial(make_norm, cfg.norm)
+    if not cfg.normalizer_free:
+        return BlockLayers(norm, _plain_conv, _plain_conv, _strided_shortcut)
+    if cfg.weight_standardization:
+        conv = partial(_ws, gain_init=1.0)
+        # timm: gain_init = 1 if skipinit else 0, so each residual branch starts at zero.
+        last_conv = partial(_ws, gain_init=1.0 if cfg.skipinit else 0.0)
+    else:
+        conv = last_conv = partial(_he, nonlinearity="relu")
+    return BlockLayers(norm, conv, last_conv, partial(AvgDownsample, conv=conv))
+
+
+def _ws(cin: int, cout: int, k: int, stride: int, *, gain_init: float) -> nn.Module:
+    return ws_conv(cin, cout, k, stride, gamma=RELU_GAMMA, gain_init=gain_init)
+
+
+def _he(cin: int, cout: int, k: int, stride: int, *, nonlinearity: str) -> nn.Module:
+    return he_conv(cin, cout, k, stride, nonlinearity=nonlinearity)
+
+
+def _strided_shortcut(cin: int, cout: int, stride: int) -> nn.Module:
+    return _plain_conv(cin, cout, 1, stride)
+
+
+class PreActBasicBlock(nn.Module):
+    """Pre-activation basic block (He et al., 2016b); the NF-ResNet block with ``alpha``/``beta``.
+
+    ``h + alpha * skip_gain * f(relu(norm1(h)) * beta)`` with
+    ``f = last_conv . relu . norm2 . conv1``; normalized nets use ``alpha = beta = 1`` and no
+    ``skip_gain``, NF nets an identity ``norm``. Transition blocks take their shortcut from the
+    pre-activated input.
     """
 
     def __init__(
@@ -115,40 +183,28 @@ class PreActBasicBlock(nn.Module):
         in_channels: int,
         out_channels: int,
         stride: int,
-        norm: str,
+        layers: BlockLayers,
         *,
         alpha: float = 1.0,
         beta: float = 1.0,
         skipinit: bool = False,
         drop_path: float = 0.0,
-        weight_standardization: bool = True,
     ) -> None:
         super().__init__()
-        self.nf = norm == "none"
-        self.alpha = float(alpha) if self.nf else 1.0
-        self.beta = float(beta) if self.nf else 1.0
+        self.alpha = float(alpha)
+        self.beta = float(beta)
         self.is_transition = stride != 1 or in_channels != out_channels
         self.expected_var_out = math.nan  # set by CifarResNet for NF nets
 
-        if self.nf and weight_standardization:
-            def conv(cin: int, cout: int, k: int, s: int) -> nn.Module:
-                return ws_conv(cin, cout, k, s, gamma=RELU_GAMMA)
-        elif self.nf:
-            def conv(cin: int, cout: int, k: int, s: int) -> nn.Module:
-                return he_conv(cin, cout, k, s)
-        else:
-            def conv(cin: int, cout: int, k: int, s: int) -> nn.Module:
-                return nn.Conv2d(cin, cout, k, stride=s, padding=k // 2, bias=False)
-
-        self.norm1 = make_norm(norm, in_channels)
+        self.norm1 = layers.norm(in_channels)
         self.act1 = nn.ReLU(inplace=False)  # the input is still needed by an identity shortcut
-        self.conv1 = conv(in_channels, out_channels, 3, stride)
-        self.norm2 = make_norm(norm, out_channels)
+        self.conv1 = layers.conv(in_channels, out_channels, 3, stride)
+        self.norm2 = layers.norm(out_channels)
         self.act2 = nn.ReLU(inplace=True)
-        self.conv2 = conv(out_channels, out_channels, 3, 1)
-        self.shortcut = conv(in_channels, out_channels, 1, stride) if self.is_transition else None
+        self.conv2 = layers.last_conv(out_channels, out_channels, 3, 1)
+        self.shortcut = layers.shortcut(in_channels, out_channels, stride) if self.is_transition else None
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
-        self.skip_gain = nn.Parameter(torch.zeros(())) if (self.nf and skipinit) else None
+        self.skip_gain = nn.Parameter(torch.zeros(())) if skipinit else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.act1(self.norm1(x))
@@ -165,7 +221,7 @@ class PreActBasicBlock(nn.Module):
         return out + shortcut
 
     def extra_repr(self) -> str:
-        if not self.nf:
+        if math.isnan(self.expected_var_out):
             return ""
         return f"alpha={self.alpha}, beta={self.beta:.4f}, expected_var_out={self.expected_var_out:.4f}"
 
@@ -182,15 +238,17 @@ class CifarResNet(nn.Module):
         self.cfg = cfg
         self.num_classes = cfg.num_classes
         nf = cfg.normalizer_free
+        layers = block_layers(cfg)
         if nf and cfg.weight_standardization:
-            self.stem = ws_conv(cfg.in_chans, cfg.width, 3, 1, gamma=1.0, bias=False)
+            # timm builds the stem with the same Scaled-WS conv as the blocks: gamma 1.7139, bias.
+            self.stem = ws_conv(cfg.in_chans, cfg.width, 3, 1, gamma=RELU_GAMMA)
         elif nf:
             self.stem = he_conv(cfg.in_chans, cfg.width, 3, 1, bias=False, nonlinearity="linear")
         else:
-            self.stem = nn.Conv2d(cfg.in_chans, cfg.width, 3, stride=1, padding=1, bias=False)
+            self.stem = _plain_conv(cfg.in_chans, cfg.width, 3, 1)
 
         total = sum(cfg.depths)
-        expected_var = 1.0  # Var(h_0): the stem of a unit-variance input (Brock et al., 2021a)
+        expected_var = 1.0  # Var(h_0), as timm and Brock et al. (2021a) count it
         index = 0
         in_ch = cfg.width
         stages = []
@@ -202,13 +260,12 @@ class CifarResNet(nn.Module):
                     in_ch,
                     out_ch,
                     stride,
-                    cfg.norm,
-                    alpha=cfg.alpha,
-                    beta=1.0 / math.sqrt(expected_var),
-                    skipinit=cfg.skipinit,
+                    layers,
+                    alpha=cfg.alpha if nf else 1.0,
+                    beta=1.0 / math.sqrt(expected_var) if nf else 1.0,
+                    skipinit=nf and cfg.skipinit,
                     # linearly increasing stochastic depth (Huang et al., 2016)
                     drop_path=cfg.drop_path * index / max(total - 1, 1),
-                    weight_standardization=cfg.weight_standardization,
                 )
                 if block.is_transition:
                     expected_var = 1.0  # the shortcut conv of a unit-variance input
@@ -238,15 +295,19 @@ class CifarResNet(nn.Module):
         for m in self.modules():
             if type(m) is nn.Conv2d and not self.cfg.normalizer_free:
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, ScaledStdConv2d):
+                # timm's NormFreeNet init (standardization makes the scale moot, not the zero bias)
+                nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="linear")
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
         if self.cfg.normalizer_free:
             # Classifier N(0, 0.01) as in the reference NF-ResNet (and timm's NF nets).
             nn.init.normal_(self.fc.weight, 0.0, 0.01)
             nn.init.zeros_(self.fc.bias)
         # Normalized nets keep PyTorch's default Linear init, as torchvision's ResNets and the
-        # PreAct ResNet-18 of the adversarial-training literature do. With per-image norms
-        # (IN, GN) the pooled features barely differ between images at initialization, and a
-        # N(0, 0.01) classifier then passes back too little gradient: measured on cifar10-mini,
-        # SAT with IN stayed at chance through 4 epochs with it and learns with the default.
+        # PreAct ResNet-18 of the adversarial-training literature do: with per-image norms the
+        # pooled features barely differ between images at initialization, and a N(0, 0.01)
+        # classifier passes back too little gradient (docs/methods.md, SAT w/ IN).
 
     def get_classifier(self) -> nn.Linear:
         """The final linear layer (timm's API; e.g. for excluding it from gradient clipping)."""

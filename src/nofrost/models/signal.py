@@ -9,7 +9,9 @@ each transition block.
 
 At initialization every network here is positively homogeneous (ReLU, zero biases), so an
 input whose stem output has variance ``s`` gives a stream ``s`` times the unit-input one;
-compare measured variances with ``s * expected_var`` (``stem`` entry) on real images.
+compare measured variances with ``s * expected_var`` (``stem`` entry). The NF-ResNets start
+with zero-gain residual branches (as timm's): the analytic growth shows once the branches are
+at full strength, and the average-pooled transition shortcut changes ``s`` at each stage.
 """
 
 from __future__ import annotations
