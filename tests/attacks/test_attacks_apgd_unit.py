@@ -60,11 +60,13 @@ def gen(seed=0):
 # ---- schedule and losses ----------------------------------------------------------------------
 
 
-def test_checkpoints_follow_the_paper():
-    # p = 0, 0.22, 0.41, 0.57, 0.70, 0.80, 0.87, 0.93, 0.99 (the reference code's 100 steps).
+def test_checkpoints_follow_the_authors_code():
+    # p = 0, 0.22, 0.41, 0.57, 0.70, 0.80, 0.87, 0.93, 0.99: the paper's 100 steps.
     assert apgd_checkpoints(100) == [22, 41, 57, 70, 80, 87, 93, 99]
     assert apgd_checkpoints(200) == [44, 82, 114, 140, 160, 174, 186, 198]
-    assert apgd_checkpoints(20) == [5, 9, 12, 14, 16, 18, 19, 20]  # ceil(p_j * 20)
+    # autopgd_base.py / torchattacks at 20 steps (the NoFrost paper's APGD): periods
+    # max(int(0.22 * 20), 1) = 4, then 1 shorter each (size_decr 1) down to n_iter_min 1.
+    assert apgd_checkpoints(20) == [4, 7, 9, *range(10, 21)]
     assert apgd_checkpoints(1) == [1]
     with pytest.raises(ValueError, match="steps"):
         apgd_checkpoints(0)

@@ -68,6 +68,16 @@ def test_zero_gradient_does_not_move_or_nan():
     assert torch.equal(out, x)
 
 
+def test_pgd_step_rule_is_the_reference_codes():
+    # NoFrost's test.py: min(1.25 eps, eps + 4/255) / steps, i.e. 0.5/255 for 8/255 and 20 steps.
+    model, x, y = toy()
+    ours = mifgsm_attack(model, x, y, EPS, steps=20, step_size="pgd")
+    assert torch.equal(ours, mifgsm_attack(model, x, y, EPS, steps=20, step_size=0.5 / 255))
+    assert not torch.equal(ours, mifgsm_attack(model, x, y, EPS, steps=20))  # Dong et al.: 0.4/255
+    with pytest.raises(ValueError, match="'pgd' for PGD's rule"):
+        mifgsm_attack(model, x, y, EPS, step_size="dong")
+
+
 def test_validation():
     model, x, y = toy()
     for bad in (-1.0, float("nan"), "1", True):

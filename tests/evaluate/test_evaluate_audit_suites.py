@@ -21,11 +21,11 @@ PAPER = [
     "pgd:steps=20",
     "apgd-ce:steps=20",
     "apgd-dlr:steps=20",
-    "mifgsm:steps=20",
+    "mifgsm:steps=20:step_size=pgd",
     "cw-linf:steps=20",
     "rays:queries=400",
     "square:queries=400",
-    "autoattack:version=fast",
+    "autoattack:version=fast:steps=20",
 ]
 
 

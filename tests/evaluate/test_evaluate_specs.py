@@ -10,7 +10,9 @@ def test_paper_suite_expands_to_the_papers_columns():
     specs = parse_attack_specs("clean,paper")
     assert [s.name for s in specs] == ["pgd", "apgd-ce", "apgd-dlr", "mifgsm", "cw-linf", "rays", "square", "autoattack"]
     assert specs[0].resolved_kwargs() == {"steps": 20}
-    assert specs[-1].kwargs == {"version": "fast"}
+    # The reference test.py's MIA step (PGD's rule, 0.5/255) and 20-step AutoAttack (Sec. 4.1).
+    assert specs[3].kwargs == {"steps": 20, "step_size": "pgd"}
+    assert specs[-1].kwargs == {"version": "fast", "steps": 20}
 
 
 def test_strong_is_standard_autoattack_and_items_mix():

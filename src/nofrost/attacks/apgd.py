@@ -9,9 +9,9 @@ size adapts itself, so it has no step size to tune:
 * step: ``z = P(x_k + η sign(∇f(x_k)))``, ``x_{k+1} = P(x_k + α (z − x_k) + (1 − α)(x_k −
   x_{k−1}))`` with momentum α = 0.75 (α = 1 for the first step), P the projection onto the
   ε-ball ∩ [0, 1];
-* at the checkpoints ``w_j = ⌈p_j · steps⌉``, ``p_0 = 0, p_1 = 0.22, p_{j+1} = p_j +
+* at the checkpoints ``w_j ≈ p_j · steps``, ``p_0 = 0, p_1 = 0.22, p_{j+1} = p_j +
   max(p_j − p_{j−1} − 0.03, 0.06)`` (:func:`apgd_checkpoints`), each example halves its step
-  size and restarts from its best point so far if (1) fewer than ρ = 0.75 of its steps since
+  size and restarts from its best point so far if (1) at most ρ = 0.75 of its steps since
   the last checkpoint increased the loss, or (2) its step size was not halved at the last
   checkpoint and its best loss has not improved since;
 * the result per example is a misclassified iterate if any iterate was misclassified (the
@@ -25,12 +25,14 @@ targeted DLR loss (:func:`targeted_dlr_loss`, needs ≥ 4 classes) toward each o
 example leaves the attack as soon as any run misclassifies it. Examples the model already
 misclassifies are returned unchanged (they are adversarial as they are).
 
-Where the paper and the authors' reference code (``autoattack``) differ in details, this
-follows the paper: checkpoints round up (``⌈p_j · steps⌉``; identical to the reference for
-100 steps, which floors and shortens the periods to 1 step for small ``steps``), condition (1)
-is a strict ``<`` and counts the first step against the starting point, and condition (2)
-also applies at the first checkpoint (``w_0 = 0``). Momentum after a restart from the best
-point uses the previous iterate, as in the reference code.
+Where the paper and the authors' code (``autopgd_base.py``, copied by torchattacks, whose
+APGD the NoFrost reference ``test.py`` ran) differ in details, this follows the code, so that
+a 20-step APGD is the paper's APGD column: the checkpoints are the code's integer periods
+(the paper's ``⌈p_j · steps⌉`` for 100 steps; for 20 steps 4, 7, 9, then every step, where
+``⌈p_j · 20⌉`` would give 5, 9, 12, 14, ...), condition (1) is ``≤``, and condition (2) starts
+at the second checkpoint. One difference is kept: condition (1) counts the first step against
+the starting point, where the code compares the first loss of a period with 0. Momentum after
+a restart from the best point uses the previous iterate, as in the code.
 
 Cost: one forward and backward pass per step and example still under attack, plus one clean
 forward pass. The step loop has no host synchronisation except an occasional one (every step
@@ -117,22 +119,23 @@ def targeted_dlr_loss(logits: Tensor, y: Tensor, target: Tensor) -> Tensor:
 
 
 def apgd_checkpoints(steps: int) -> list[int]:
-    """The step counts after which APGD may halve its step size: ``w_j = ⌈p_j · steps⌉``.
+    """The step counts after which APGD may halve its step size, as the authors' code counts them.
 
-    ``p_0 = 0, p_1 = 0.22, p_{j+1} = p_j + max(p_j − p_{j−1} − 0.03, 0.06)`` (while ≤ 1),
-    computed in integer hundredths so that rounding cannot move a checkpoint (``0.41 · 100``
-    is 41, not 42). For 100 steps: 22, 41, 57, 70, 80, 87, 93, 99. Coinciding checkpoints (few
-    steps) are merged.
+    The first period is ``max(⌊0.22 · steps⌋, 1)`` steps; each next one is 3% of ``steps``
+    shorter (at least 1 step), but never shorter than ``max(⌊0.06 · steps⌋, 1)``
+    (``autopgd_base.py``'s ``n_iter_2``, ``size_decr``, ``n_iter_min``; torchattacks' APGD, which
+    the NoFrost reference ``test.py`` ran, copies them). For 100 steps this is the paper's
+    ``p_{j+1} = p_j + max(p_j − p_{j−1} − 0.03, 0.06)``: 22, 41, 57, 70, 80, 87, 93, 99. For 20
+    steps it is 4, 7, 9, then every step (the paper's formula would give 5, 9, 12, 14, ...).
     """
     steps = check_positive_int(steps, "steps")
-    points: list[int] = []
-    previous, current = 0, 22
-    while current <= 100:
-        w = -(-current * steps // 100)  # ceil(p_j * steps), exactly
-        if not points or w > points[-1]:
-            points.append(w)
-        previous, current = current, current + max(current - previous - 3, 6)
-    return points
+    period, shortest, shrink = max(int(0.22 * steps), 1), max(int(0.06 * steps), 1), max(int(0.03 * steps), 1)
+    points = [period]
+    while True:
+        period = max(period - shrink, shortest)
+        if points[-1] + period > steps:
+            return [p for p in points if p <= steps]
+        points.append(points[-1] + period)
 
 
 def top_targets(logits: Tensor, y: Tensor, k: int) -> Tensor:
@@ -274,7 +277,7 @@ def _apgd_run(
     loss_prev = loss
     successes = torch.zeros(n, dtype=torch.int64, device=device)
     loss_best_at_check = loss_best
-    reduced_at_check = torch.zeros(n, dtype=torch.bool, device=device)
+    reduced_at_check = torch.ones(n, dtype=torch.bool, device=device)  # (2) starts at the 2nd check
     checkpoints = set(apgd_checkpoints(steps))
     last_check = 0
     rows = torch.arange(n, device=device)  # original row of each example still attacked
@@ -331,7 +334,7 @@ def _apgd_run(
             # and the best loss has not improved since.
             period_len = i + 1 - last_check
             last_check = i + 1
-            reduce = (successes < rho * period_len) | (
+            reduce = (successes <= rho * period_len) | (
                 ~reduced_at_check & (loss_best <= loss_best_at_check)
             )
             r = reduce.view(view)

@@ -7,8 +7,10 @@ Momentum", CVPR 2018. Starting at the clean image, accumulate a velocity of per-
     g_{t+1} = μ · g_t + ∇ₓ L(x_t, y) / ‖∇ₓ L(x_t, y)‖₁,
     x_{t+1} = Clip_{x, ε}(x_t + α · sign(g_{t+1})),
 
-with decay μ = 1 and α = ε / T for T steps, the setting of the paper and of the NoFrost
-evaluation (MIA, 20 steps).
+with decay μ = 1 and α = ε / T for T steps (Dong et al.'s setting). The NoFrost reference
+``test.py`` ran advertorch's momentum attack with its PGD step rule instead, α = min(1.25ε,
+ε + 4/255) / T (0.5/255 for ε = 8/255 and 20 steps): ``step_size="pgd"``, which the ``paper``
+suite uses.
 
 Like PGD, the step loop contains no host synchronisation; validation happens up front and on
 the first forward pass.
@@ -34,6 +36,7 @@ from nofrost.attacks._common import (
     linf_bounds,
 )
 from nofrost.attacks._registry import register_attack
+from nofrost.attacks.pgd import default_step_size
 
 __all__ = ["mifgsm_attack"]
 
@@ -46,7 +49,7 @@ def mifgsm_attack(
     eps: float,
     *,
     steps: int = 20,
-    step_size: float | None = None,
+    step_size: float | str | None = None,
     decay: float = 1.0,
     generator: torch.Generator | None = None,
     precision: str = "fp32",
@@ -58,7 +61,8 @@ def mifgsm_attack(
     Args:
         model, x, y, eps: as for every attack (see :mod:`nofrost.attacks`).
         steps: iterations T (default 20, the NoFrost paper's MIA).
-        step_size: α; default ``eps / steps`` (the paper's choice: T steps reach the boundary).
+        step_size: α; default ``eps / steps`` (Dong et al.: T steps reach the boundary);
+            ``"pgd"``: PGD's ``min(1.25 eps, eps + 4/255) / steps``, the NoFrost reference code's.
         decay: momentum decay μ (default 1.0, as in the paper); 0 gives BIM with step ε/T.
         generator: accepted for a uniform attack interface; MI-FGSM is deterministic.
         precision: ``"fp32"`` or ``"bf16"`` forward passes (the loss is computed in fp32).
@@ -67,7 +71,12 @@ def mifgsm_attack(
     """
     eps, num_classes = check_attack_inputs(model, x, y, eps, num_classes)
     steps = check_positive_int(steps, "steps")
-    step_size = eps / steps if step_size is None else check_step_size(step_size)
+    if step_size is None:
+        step_size = eps / steps
+    elif step_size == "pgd":
+        step_size = default_step_size(eps, steps)
+    else:
+        step_size = check_step_size(step_size, "step_size (a number, or 'pgd' for PGD's rule)")
     decay = check_non_negative(decay, "decay (e.g. 1.0)")
     check_precision(precision)
     check_generator(generator)
