@@ -62,9 +62,15 @@ class AttackConfig:
     eps: float = 8 / 255
     steps: int = 10
     step_size: float | None = None  # None: min(1.25·eps, eps + 4/255) / steps
-    eval_mode: bool = True  # generate x* with the model in eval mode, as the reference code does
+    # Generate x* with the model in eval mode (true, the reference code's choice) or in train
+    # mode (false); null: the method's own choice (eval mode, except Fast AT: train mode).
+    eval_mode: bool | None = None
     random_start: bool = True  # start PGD at a uniform random point of the eps-ball
     precision: str = "fp32"  # "fp32" or "bf16" (bf16 autocast on CUDA)
+
+    def train_mode(self, method_default: bool = False) -> bool:
+        """Whether x* is generated in train mode: ``eval_mode`` if set, else the method's default."""
+        return method_default if self.eval_mode is None else not self.eval_mode
 
     def validate(self) -> None:
         _check(self.steps >= 1, "attack.steps", "an integer >= 1")

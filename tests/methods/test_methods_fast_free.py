@@ -56,6 +56,27 @@ def test_fast_at_is_one_fgsm_step_from_a_uniform_random_start(batch, model):
     assert (x_adv - x).abs().mean() > EPS / 4  # really perturbed
 
 
+class ModeRecorder(nn.Module):
+    def __init__(self, net):
+        super().__init__()
+        self.net, self.modes = net, []
+
+    def forward(self, x):
+        self.modes.append(self.training)
+        return self.net(x)
+
+
+@pytest.mark.parametrize("eval_mode, attack_in_train_mode", [(None, True), (True, False), (False, True)])
+def test_fast_at_takes_its_step_in_train_mode_as_wong_et_al(batch, model, eval_mode, attack_in_train_mode):
+    x, y = batch
+    recorder = ModeRecorder(model).train()
+    method = build_method(MethodConfig(name="fast-at"), AttackConfig(eps=EPS, eval_mode=eval_mode))
+    method.perturb(recorder, x, y)
+    assert recorder.modes == [attack_in_train_mode] and recorder.training
+    # every other method generates x* in eval mode unless told otherwise (the reference code)
+    assert AttackConfig().train_mode() is False and AttackConfig(eval_mode=False).train_mode() is True
+
+
 def test_fast_at_loss_is_ce_on_the_adversarial_example(batch, model):
     x, y = batch
     method = build_method(MethodConfig(name="fast-at"), AttackConfig(eps=EPS))

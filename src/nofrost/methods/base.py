@@ -107,7 +107,7 @@ def make_training_attack(config: AttackConfig) -> Callable[[nn.Module, Tensor, T
             config.eps,
             steps=config.steps,
             step_size=config.step_size,
-            train_mode=not config.eval_mode,
+            train_mode=config.train_mode(),
             random_start=config.random_start,
             precision=config.precision,
         )

@@ -9,8 +9,10 @@ FGSM from a uniformly random start ("FGSM-RS"), trained on the adversarial loss 
 in Eq. (1) of the NoFrost paper, as in Wong et al.). α is ``attack.step_size`` if set, else
 1.25·``attack.eps`` (the value Wong et al. found best; α ≥ 2ε led to catastrophic overfitting).
 ``attack.steps`` is ignored: Fast AT always takes exactly one step. The step runs through
-``nofrost.attacks.pgd_attack`` (one step, random start), so it obeys the attack contract; it is
-taken in eval mode unless ``attack.eval_mode: false`` (Wong et al. take it in train mode).
+``nofrost.attacks.pgd_attack`` (one step, random start), so it obeys the attack contract. It is
+taken in train mode, as Wong et al. take it (``model.train()`` around the whole step in their
+CIFAR and ImageNet scripts: dropout on, BN on batch statistics, whose running averages the
+FGSM forward also updates), unless ``attack.eval_mode: true``.
 Their cyclic learning rate and mixed precision are trainer settings, not part of the method.
 """
 
@@ -55,5 +57,5 @@ class FastAdversarialLoss:
 @register_method("fast-at")
 def _fast_at(config: MethodConfig, attack: AttackConfig) -> FastAdversarialLoss:
     return FastAdversarialLoss(
-        eps=attack.eps, step_size=fgsm_step_size(attack), precision=attack.precision, train_mode=not attack.eval_mode
+        eps=attack.eps, step_size=fgsm_step_size(attack), precision=attack.precision, train_mode=attack.train_mode(method_default=True)
     )

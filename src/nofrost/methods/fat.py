@@ -43,7 +43,7 @@ def early_stopped_attack(attack: AttackConfig, tau: int) -> Callable[[nn.Module,
     def run(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
         x_adv, _ = inner_pgd(
             model, x, y, attack.eps, steps=attack.steps, step_size=attack.step_size, loss="ce", tau=tau,
-            start="uniform", precision=attack.precision, train_mode=not attack.eval_mode,
+            start="uniform", precision=attack.precision, train_mode=attack.train_mode(),
         )
         return x_adv
 

@@ -51,7 +51,7 @@ def kl_attack(attack: AttackConfig, tau: int | None = None) -> InnerAttack:
     def run(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
         x_adv, _ = inner_pgd(
             model, x, y, attack.eps, steps=attack.steps, step_size=attack.step_size, loss="kl", tau=tau,
-            start="normal", precision=attack.precision, train_mode=not attack.eval_mode,
+            start="normal", precision=attack.precision, train_mode=attack.train_mode(),
         )
         return x_adv
 
