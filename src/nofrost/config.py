@@ -1,7 +1,8 @@
 """The one typed config that flows from the CLI to the trainer to the report.
 
-A config is built from a YAML preset (``presets/<name>.yaml``), optionally a user YAML file on
-top, then ``--set section.key=value`` overrides. Every layer is validated against the
+A config is built from a YAML preset (``presets/<name>.yaml``, which may ``extends:`` another
+preset and change only what differs), optionally a user YAML file on top, then ``--set
+section.key=value`` overrides. Every layer is validated against the
 dataclasses below: an unknown key, a value of the wrong type or one out of range is an error
 that names the key and says what is allowed.
 """
@@ -360,6 +361,24 @@ def _read_yaml(path: Path | Any, what: str) -> dict[str, Any]:
     return data
 
 
+def _preset_data(name: str, chain: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A preset's settings, laid over those of the preset it ``extends`` (if any)."""
+    if name not in list_presets():
+        where = f" (extended by preset {chain[-1]!r})" if chain else ""
+        raise ConfigError(f"unknown preset {name!r}{where}; available: {', '.join(list_presets())}")
+    if name in chain:
+        raise ConfigError(f"presets extend each other in a cycle: {' -> '.join([*chain, name])}")
+    data = _read_yaml(resources.files("nofrost") / "presets" / f"{name}.yaml", f"preset {name!r}")
+    base = data.pop("extends", None)
+    if base is None:
+        return data
+    if not isinstance(base, str):
+        raise ConfigError(f"preset {name!r}: 'extends' must name one preset, got {base!r}")
+    inherited = _preset_data(base, (*chain, name))
+    inherited.pop("name", None)
+    return _merge(inherited, data)
+
+
 def load_config(
     preset: str | None = None,
     file: str | Path | None = None,
@@ -368,9 +387,7 @@ def load_config(
     """Resolve preset → file → ``--set`` overrides into one validated Config."""
     data: dict[str, Any] = {}
     if preset is not None:
-        if preset not in list_presets():
-            raise ConfigError(f"unknown preset {preset!r}; available: {', '.join(list_presets())}")
-        data = _read_yaml(resources.files("nofrost") / "presets" / f"{preset}.yaml", f"preset {preset!r}")
+        data = _preset_data(preset)
         data.setdefault("name", preset)
     if file is not None:
         path = Path(file)

@@ -15,6 +15,11 @@ def test_paper_suite_expands_to_the_papers_columns():
     assert specs[-1].kwargs == {"version": "fast", "steps": 20}
 
 
+def test_spec_values_may_be_fractions():
+    (spec,) = parse_attack_specs("pgd:steps=50:step_size=1/255:restarts=2")
+    assert spec.kwargs == {"steps": 50, "step_size": 1 / 255, "restarts": 2}
+
+
 def test_strong_is_standard_autoattack_and_items_mix():
     specs = parse_attack_specs(["strong", "pgd:steps=50:restarts=2", AttackSpec("pgd-t")])
     assert [(s.name, s.kwargs) for s in specs] == [

@@ -3,6 +3,7 @@
 import pytest
 
 from nofrost.config import ConfigError, list_presets, load_config
+from nofrost.evaluate import parse_attack_specs
 from nofrost.methods import build_method
 
 METHOD_PRESETS = {
@@ -73,3 +74,50 @@ def test_method_fields_parse_from_overrides():
     c = load_config("quickstart", overrides=["method.name=trades-fat", "method.beta=6", "method.tau=0"])
     assert (c.method.beta, c.method.tau) == (6.0, 0)
     assert load_config("quickstart", overrides=["method.name=free-at", "method.replays=4"]).method.replays == 4
+
+
+def test_paper_table_presets():
+    # Table 6: standard training of ResNet-50 and NF-ResNet-50 with the paper's recipe.
+    for preset, model, base in (("imagenet-st-r50", "resnet50", "imagenet-sat-r50"),
+                                ("imagenet-st-nf-r50", "nf_resnet50", "imagenet-nofrost-r50")):
+        c, recipe = load_config(preset), load_config(base)
+        assert (c.method.name, c.method.lam, c.model.name) == ("st", 0.0, model)
+        assert c.optim == recipe.optim and c.data == recipe.data
+    # Table 7: Fast AT, Free AT (m = 4 on ImageNet) and NoFrost at eps 2/255 and 4/255, PGD-10/50.
+    assert load_config("imagenet-free-at-r50").method.replays == 4
+    assert load_config("imagenet-fast-at-r50").method.name == "fast-at"
+    for method in ("fast-at", "free-at", "nofrost"):
+        for eps in (2, 4):
+            c = load_config(f"imagenet-{method}-r50-eps{eps}")
+            assert c.attack.eps == pytest.approx(eps / 255)
+            assert c.method == load_config(f"imagenet-{method}-r50").method
+            specs = parse_attack_specs(c.eval.attacks)
+            assert [(s.name, s.kwargs["steps"]) for s in specs] == [("pgd", 10), ("pgd", 50)]
+            assert all(s.kwargs["step_size"] == pytest.approx(1 / 255) for s in specs)
+            build_method(c.method, c.attack)
+    # CIFAR-10 ST, with and without batch norm.
+    assert load_config("cifar10-st").model.norm == "bn" and load_config("cifar10-st-nf").model.norm == "none"
+    assert {load_config(p).method.name for p in ("cifar10-st", "cifar10-st-nf")} == {"st"}
+
+
+def test_presets_extend_presets(tmp_path, monkeypatch):
+    from nofrost import config as config_module
+
+    (tmp_path / "presets").mkdir()
+    files = {
+        "base": "optim:\n  epochs: 7\n  lr: 0.2\nmethod:\n  name: sat\n  lam: 0.5\n",
+        "child": "extends: base\noptim:\n  epochs: 3\n",
+        "grandchild": "extends: child\nmethod:\n  name: st\n  lam: 0.0\n",
+        "loop-a": "extends: loop-b\n",
+        "loop-b": "extends: loop-a\n",
+        "orphan": "extends: missing\n",
+    }
+    for name, text in files.items():
+        (tmp_path / "presets" / f"{name}.yaml").write_text(text)
+    monkeypatch.setattr(config_module.resources, "files", lambda package: tmp_path)
+    c = load_config("grandchild")
+    assert (c.name, c.optim.epochs, c.optim.lr, c.method.name, c.method.lam) == ("grandchild", 3, 0.2, "st", 0.0)
+    with pytest.raises(ConfigError, match="cycle: loop-a -> loop-b -> loop-a"):
+        load_config("loop-a")
+    with pytest.raises(ConfigError, match="unknown preset 'missing' \\(extended by preset 'orphan'\\)"):
+        load_config("orphan")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
 # The paper evaluates every white-box attack with 20 iterations (Sec. 4.1); PGD's registered
@@ -27,10 +28,11 @@ class AttackSpec:
 
 
 def _parse_value(text: str) -> Any:
-    for cast in (int, float):
+    """int, float, a fraction such as ``1/255`` (as a float), a bool, else the text itself."""
+    for cast in (int, float, lambda t: float(Fraction(t))):
         try:
             return cast(text)
-        except ValueError:
+        except (ValueError, ZeroDivisionError):
             pass
     return {"true": True, "false": False}.get(text.lower(), text)
 
