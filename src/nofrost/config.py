@@ -162,6 +162,12 @@ class RuntimeConfig:
     # the same loss as two passes, with larger, faster kernels.
     fused_forward: bool = True
     sync_bn: bool = False  # under torchrun: synchronize BN batch statistics across processes
+    # Batch-norm statistics over groups of this many examples (ghost BN); the reference code's
+    # BN saw 32 images per GPU. null: the whole per-process batch.
+    bn_group_size: int | None = None
+    # Under torchrun: copy rank 0's BN running statistics to every rank before each forward.
+    # The reference code turns this off (each GPU keeps its own statistics); so do we.
+    broadcast_buffers: bool = False
     grad_checkpointing: bool = False  # recompute activations in backward: less memory, ~1 more forward
 
     def validate(self) -> None:
@@ -171,6 +177,11 @@ class RuntimeConfig:
             "'auto', 'cpu' or 'cuda[:N]'",
         )
         _check(self.compile in (True, False, "auto"), "runtime.compile", "true, false or 'auto'")
+        _check(self.bn_group_size is None or self.bn_group_size >= 2, "runtime.bn_group_size",
+               "an integer >= 2 (e.g. 32, the reference code's per-GPU BN batch) or null")
+        _check(not (self.sync_bn and self.bn_group_size), "runtime.bn_group_size",
+               "null when runtime.sync_bn is on (one synchronizes BN statistics across processes, "
+               "the other splits them into groups)")
         _check(
             self.compile_mode in ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"),
             "runtime.compile_mode",

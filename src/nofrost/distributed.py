@@ -45,6 +45,14 @@ class DistContext:
             dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
         return tensor
 
+    def all_gather_object(self, obj: object) -> list[object]:
+        """Every process's ``obj`` (picklable, on the CPU), in rank order; ``[obj]`` for one."""
+        if not self.enabled:
+            return [obj]
+        out: list[object] = [None] * self.world_size
+        dist.all_gather_object(out, obj)
+        return out
+
     def barrier(self) -> None:
         if self.enabled:
             dist.barrier()

@@ -186,3 +186,25 @@ def test_linear_lr_scaling_follows_the_global_batch():
     assert build_optimizer(model, config.optim).param_groups[0]["lr"] == pytest.approx(0.4)
     config = load_config("quickstart", overrides=["optim.batch_size=512"])  # no lr_base_batch: as given
     assert build_optimizer(model, config.optim).param_groups[0]["lr"] == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("override, broadcast", [([], False), (["runtime.broadcast_buffers=true"], True)])
+def test_ddp_keeps_bn_statistics_per_process_as_the_reference(tiny_overrides, monkeypatch, override, broadcast):
+    """PGDAT.py wraps the model in DDP with broadcast_buffers=False; so does the trainer."""
+    from nofrost.distributed import DistContext
+    from nofrost.train import loop
+
+    seen = {}
+
+    def fake_ddp(module, **kwargs):
+        seen.update(kwargs)
+        return module
+
+    monkeypatch.setattr(loop, "DistributedDataParallel", fake_ddp)
+    config = load_config("quickstart", overrides=[*tiny_overrides, *override])
+    model = loop.build_model_for(config)
+    optimizer = build_optimizer(model, config.optim)
+    schedule = loop.build_schedule(optimizer, config.optim, steps_per_epoch=10)
+    loop.TrainingStep.build(model, config, build_method(config.method, config.attack), optimizer, schedule,
+                            DistContext(world_size=2))
+    assert seen["broadcast_buffers"] is broadcast

@@ -15,11 +15,11 @@ from nofrost.train.optim import build_optimizer, build_schedule, head_excluded_p
 # nf_resnet26 has 29 Scaled-WS convs, each with a weight, a bias and a (C, 1, 1, 1) gain, and
 # an fc; resnet26 has 29 convs without bias, 29 BNs with weight and bias, and an fc.
 # cifar_resnet10 has 12 convs (stem, 4 x conv1/conv2, 3 transition shortcuts) and an fc; NF:
-# a gain on each conv and a bias on all but the stem; BN: 9 norms (4 x 2 in the blocks, 1 final).
+# a gain and a bias on each conv (the stem too, as timm's); BN: 9 norms (4 x 2 in the blocks, 1 final).
 ROLE_COUNTS = [
     ("nf_resnet26", {}, 29 + 1, 29 + 29 + 1),
     ("resnet26", {}, 29 + 1, 29 * 2 + 1),
-    ("cifar_resnet10", {"norm": "none", "width": 8}, 12 + 1, 12 + 11 + 1),
+    ("cifar_resnet10", {"norm": "none", "width": 8}, 12 + 1, 12 + 12 + 1),
     ("cifar_resnet10", {"norm": "bn", "width": 8}, 12 + 1, 9 * 2 + 1),
     ("cifar_resnet10", {"norm": "mbn", "width": 8}, 12 + 1, 9 * 2 + 1),
 ]

@@ -13,8 +13,8 @@ ask for its minibatches to be *replayed* (Free AT, Shafahi et al. 2019) by expos
 attribute ``replays`` = m: each minibatch then gets m forward/backward/optimizer steps in a
 row, the schedule counts all of them, and ``ceil(optim.epochs / m)`` epochs run, so the number
 of optimizer steps stays about that of ``optim.epochs`` plain epochs. A method with state
-(``state_dict()`` / ``load_state_dict()``) has it saved in the checkpoint for ``--resume``
-(rank 0's state under DDP).
+(``state_dict()`` / ``load_state_dict()``) has it saved in the checkpoint for ``--resume``;
+under DDP every rank's state and buffers are saved, and each rank gets its own back.
 
 Randomness (attack starts, dropout, augmentation) is re-seeded at every epoch from
 ``(runtime.seed, epoch, rank)``, so ``--resume`` continues bit-exactly without saving RNG
@@ -31,6 +31,7 @@ import json
 import math
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,7 @@ from nofrost.distributed import DistContext, init_distributed, shutdown_distribu
 from nofrost.methods import StepContext, StepOutput, build_method
 from nofrost.methods.base import make_training_attack
 from nofrost.models import create_model, save_model
+from nofrost.models.ghost_bn import convert_to_ghost_bn
 from nofrost.models.mbn import mbn_layers
 from nofrost.models.norms import mixes_examples
 from nofrost.train.compile import CompiledOrEager, should_compile
@@ -174,6 +176,14 @@ def _train(config: Config, out: Path, dist: DistContext, *, resume: bool, quiet:
                 "stay per process, as in the reference code)"
             )
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    if config.runtime.bn_group_size is not None:
+        if mbn_layers(model) or not any(type(m) is nn.BatchNorm2d for m in model.modules()):
+            raise ValueError(
+                f"runtime.bn_group_size={config.runtime.bn_group_size} computes batch-norm statistics over "
+                f"groups of examples, but {config.model.name} (norm {config.model.norm or 'default'}) has no "
+                "plain BatchNorm2d layers to apply it to; drop runtime.bn_group_size"
+            )
+        convert_to_ghost_bn(model, config.runtime.bn_group_size)
     on_cuda = device.type == "cuda"
 
     def train_loader(epoch: int):
@@ -204,6 +214,7 @@ def _train(config: Config, out: Path, dist: DistContext, *, resume: bool, quiet:
         start_epoch = int(state["epoch"])
         if "method" in state and hasattr(method, "load_state_dict"):
             method.load_state_dict(state["method"])
+        _load_rank_state(state, model, method, dist)
         history = _read_metrics(out / "metrics.jsonl", upto_epoch=start_epoch)
     if dist.is_main:
         save_config(config, out / "config.yaml")
@@ -266,8 +277,9 @@ def _train(config: Config, out: Path, dist: DistContext, *, resume: bool, quiet:
             correct, total = dist.all_reduce_sum(clean_counts(model, eval_loader, training_step.ctx.autocast)).tolist()
             record["eval_clean_acc"] = correct / max(total, 1)
         history.append(record)
+        rank_states = dist.all_gather_object(_rank_state(model, method)) if dist.enabled else None
         if dist.is_main:
-            _save_checkpoint(checkpoint_path, model, optimizer, schedule, epoch + 1, config, method)
+            _save_checkpoint(checkpoint_path, model, optimizer, schedule, epoch + 1, config, method, rank_states)
             _write_metrics(out / "metrics.jsonl", history)
         if not quiet:
             print(_format_record(record, epochs), file=sys.stderr)
@@ -323,6 +335,7 @@ class TrainingStep:
                 device_ids=[device] if device.type == "cuda" else None,
                 # MBN routes a forward through one of its two BNs, leaving the other's parameters unused.
                 find_unused_parameters=bool(mbn_layers(model)),
+                broadcast_buffers=config.runtime.broadcast_buffers,
                 gradient_as_bucket_view=True,  # no copy between .grad and the all-reduce buckets
             )
             step_model, attack_model = maybe_compile(ddp), maybe_compile(model)
@@ -380,7 +393,39 @@ def method_replays(method: Any) -> int:
     return replays
 
 
-def _save_checkpoint(path: Path, model, optimizer, schedule, epoch: int, config: Config, method=None) -> None:
+def _rank_state(model: nn.Module, method: Any) -> dict[str, Any]:
+    """What differs between ranks: the buffers (BN running statistics, kept per process as in
+    the reference code) and a method's own state (Free AT's perturbation), on the CPU."""
+    state: dict[str, Any] = {"buffers": {k: v.detach().cpu() for k, v in model.named_buffers()}}
+    if hasattr(method, "state_dict"):
+        state["method"] = method.state_dict()
+    return state
+
+
+def _load_rank_state(state: dict[str, Any], model: nn.Module, method: Any, dist: DistContext) -> None:
+    """Give each rank back its own buffers and method state, so that --resume stays exact."""
+    rank_states = state.get("rank_states")
+    if not dist.enabled or rank_states is None:
+        return
+    if len(rank_states) != dist.world_size:
+        if dist.is_main:
+            warnings.warn(
+                f"the checkpoint was written by {len(rank_states)} processes and this run has "
+                f"{dist.world_size}: every rank starts from rank 0's BN statistics and method state",
+                stacklevel=2,
+            )
+        return
+    own = rank_states[dist.rank]
+    buffers = dict(model.named_buffers())
+    with torch.no_grad():
+        for name, value in own["buffers"].items():
+            buffers[name].copy_(value)
+    if "method" in own and hasattr(method, "load_state_dict"):
+        method.load_state_dict(own["method"])
+
+
+def _save_checkpoint(path: Path, model, optimizer, schedule, epoch: int, config: Config, method=None,
+                     rank_states: list[Any] | None = None) -> None:
     state = {
         "format": CHECKPOINT_FORMAT,
         "model_spec": model.nofrost_spec,
@@ -392,6 +437,8 @@ def _save_checkpoint(path: Path, model, optimizer, schedule, epoch: int, config:
     }
     if hasattr(method, "state_dict"):
         state["method"] = method.state_dict()
+    if rank_states is not None:
+        state["rank_states"] = rank_states
     atomic_torch_save(state, path)
 
 
