@@ -196,10 +196,32 @@ class EvalConfig:
     attacks: list[str] = field(default_factory=lambda: ["pgd"])  # specs, e.g. "pgd:steps=50:restarts=5"
     n: int = 1000
     batch_size: int = 256
+    # Which checkpoint the run's result is: the "last" epoch's, or the "best" by PGD robust
+    # accuracy during training (the reference code's best_RA.pth). Both are kept either way
+    # when "best" is asked for: RUN/model.safetensors (last) and RUN/best/ (best).
+    select: str = "last"
+    # Where "best" is chosen: "holdout", select_n images held out of the training data (never
+    # trained on), or "eval", select_n images of the test split, as the reference code (it
+    # chose on the ImageNet val set it reports on: selection on test data, warned about).
+    select_on: str = "holdout"
+    select_n: int = 1000
+    select_steps: int = 5  # PGD steps of the selection attack (the reference's val_steps)
+    # Check every select_every epochs and every epoch of the last 10% (the reference's schedule).
+    select_every: int = 10
 
     def validate(self) -> None:
         _check(self.n >= 1, "eval.n", "an integer >= 1")
         _check(self.batch_size >= 1, "eval.batch_size", "an integer >= 1")
+        _check(self.select in ("last", "best"), "eval.select", "'last' or 'best'")
+        _check(self.select_on in ("holdout", "eval"), "eval.select_on",
+               "'holdout' (images held out of the training data) or 'eval' (the test split, as the reference code)")
+        _check(self.select_n >= 1, "eval.select_n", "an integer >= 1")
+        _check(self.select_steps >= 1, "eval.select_steps", "an integer >= 1")
+        _check(self.select_every >= 1, "eval.select_every", "an integer >= 1")
+
+    def selects_at(self, epoch: int, epochs: int) -> bool:
+        """Whether the best checkpoint is looked for after 0-based ``epoch`` (PGDAT.py's rule)."""
+        return self.select == "best" and (epoch % self.select_every == 0 or epoch >= int(0.9 * epochs))
 
 
 @dataclass

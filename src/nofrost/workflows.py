@@ -16,22 +16,32 @@ from nofrost.models import load_model
 from nofrost.report.figures import accuracy_chart
 from nofrost.report.tables import Table, percent
 from nofrost.train import train
-from nofrost.train.loop import resolve_device
+from nofrost.train.loop import BEST_DIR, resolve_device
 
 
 def evaluate_run(run_dir: str | Path, config: Config, *, progress: bool = False) -> dict[str, Any]:
-    """Evaluate a run's final model with its config's eval section; write RUN/eval.json."""
+    """Evaluate a run with its config's eval section and return the result of the checkpoint
+    ``eval.select`` names.
+
+    The last epoch's model is written to RUN/eval.json; a run that kept its best checkpoint
+    (``eval.select: best``) has that one evaluated too, into RUN/best/eval.json, so that
+    reports can show both.
+    """
     run = Path(run_dir)
     device = resolve_device(config.runtime.device)
-    model = load_model(run, device=device)
     dataset = load_dataset(config.data.name, "test", config.data.root, image_size=config.data.image_size)
-    result = evaluate(
-        model, dataset, attacks=config.eval.attacks, eps=config.attack.eps, n=config.eval.n,
-        batch_size=config.eval.batch_size, device=device, seed=config.runtime.seed, progress=progress,
-        model_name=run.name, dataset_name=config.data.name, split="test",
-    )
-    (run / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
-    return result
+    results = {}
+    for which, directory in (("last", run), ("best", run / BEST_DIR)):
+        if not (directory / "model.json").is_file():
+            continue
+        results[which] = evaluate(
+            load_model(directory, device=device), dataset, attacks=config.eval.attacks, eps=config.attack.eps,
+            n=config.eval.n, batch_size=config.eval.batch_size, device=device, seed=config.runtime.seed,
+            progress=progress, model_name=run.name if which == "last" else f"{run.name} (best)",
+            dataset_name=config.data.name, split="test",
+        )
+        (directory / "eval.json").write_text(json.dumps(results[which], indent=2) + "\n")
+    return results.get(config.eval.select, results["last"])
 
 
 @dataclass

@@ -8,7 +8,7 @@ gives the class names, shape and normalization statistics a model needs.
 from nofrost.data.catalog import dataset_info, list_datasets, load_dataset
 from nofrost.data.info import DatasetInfo
 from nofrost.data.loader import BatchLoader, make_loader
-from nofrost.data.subset import stratified_subset
+from nofrost.data.subset import dataset_targets, stratified_indices, stratified_split, stratified_subset, take
 from nofrost.data.tensor_dataset import TensorImageDataset
 from nofrost.data.transforms import random_crop_flip
 
@@ -21,5 +21,9 @@ __all__ = [
     "load_dataset",
     "make_loader",
     "random_crop_flip",
+    "dataset_targets",
+    "stratified_indices",
+    "stratified_split",
     "stratified_subset",
+    "take",
 ]

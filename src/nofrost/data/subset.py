@@ -17,7 +17,24 @@ def stratified_subset(dataset: Dataset, n: int, seed: int = 0) -> Dataset:
     dataset's order. A TensorImageDataset gives a TensorImageDataset (so batched loading still
     applies); any other dataset with ``targets`` (or a Subset of one) gives a Subset.
     """
-    targets = dataset_targets(dataset)
+    return take(dataset, stratified_indices(dataset_targets(dataset), n, seed))
+
+
+def stratified_split(targets: np.ndarray, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``(chosen, rest)``: the positions :func:`stratified_subset` would pick, and all others."""
+    chosen = stratified_indices(targets, n, seed)
+    return chosen, np.setdiff1d(np.arange(len(targets)), chosen)
+
+
+def take(dataset: Dataset, indices: np.ndarray) -> Dataset:
+    """The examples of ``dataset`` at ``indices`` (a TensorImageDataset stays one)."""
+    if isinstance(dataset, TensorImageDataset):
+        return dataset.subset(torch.from_numpy(np.asarray(indices, dtype=np.int64)))
+    return Subset(dataset, np.asarray(indices).tolist())
+
+
+def stratified_indices(targets: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """Sorted positions of ``n`` class-balanced examples of ``targets`` (see stratified_subset)."""
     if not 0 < n <= len(targets):
         raise ValueError(
             f"stratified_subset: n must be in [1, {len(targets)}] (the dataset size), got {n}"
@@ -29,10 +46,7 @@ def stratified_subset(dataset: Dataset, n: int, seed: int = 0) -> Dataset:
     rank_in_class = np.arange(len(labels)) - np.searchsorted(labels, labels, side="left")
     class_priority = rng.permutation(int(labels.max()) + 1)[labels]
     # Round robin: each class's first pick, then each class's second, ... (lexsort: last key first).
-    chosen = np.sort(by_class[np.lexsort((class_priority, rank_in_class))[:n]])
-    if isinstance(dataset, TensorImageDataset):
-        return dataset.subset(torch.from_numpy(chosen))
-    return Subset(dataset, chosen.tolist())
+    return np.sort(by_class[np.lexsort((class_priority, rank_in_class))[:n]])
 
 
 def dataset_targets(dataset: Dataset) -> np.ndarray:

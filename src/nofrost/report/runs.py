@@ -10,46 +10,63 @@ from typing import Any
 import yaml
 
 from nofrost.report.figures import accuracy_chart
+from nofrost.train.loop import BEST_DIR
 from nofrost.report.tables import Table, percent
 
 
 def load_run(run_dir: str | Path) -> dict[str, Any]:
-    """Config, per-epoch metrics and (when evaluated) the evaluation of one run directory."""
+    """Config, per-epoch metrics and (when evaluated) the evaluation of one run directory; with
+    ``best``, the best checkpoint's ``best.json`` and evaluation when the run kept one."""
     run = Path(run_dir)
     config_path = run / "config.yaml"
     if not config_path.is_file():
         raise FileNotFoundError(f"{str(run)!r} is not a nofrost run directory (no config.yaml); pass the --out of `nofrost train`")
     metrics_path = run / "metrics.jsonl"
-    eval_path = run / "eval.json"
+    best_info = run / BEST_DIR / "best.json"
     return {
         "dir": str(run),
         "config": yaml.safe_load(config_path.read_text()),
         "metrics": [json.loads(l) for l in metrics_path.read_text().splitlines() if l.strip()] if metrics_path.exists() else [],
-        "eval": json.loads(eval_path.read_text()) if eval_path.exists() else None,
+        "eval": _read_json(run / "eval.json"),
+        "best": {**json.loads(best_info.read_text()), "eval": _read_json(run / BEST_DIR / "eval.json")}
+        if best_info.is_file() else None,
     }
 
 
+def _read_json(path: Path) -> Any:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
 def summarize_runs(runs: list[dict[str, Any]]) -> Table:
-    """One row per run: what was trained, how long, and how it evaluated."""
+    """One row per run (two for a run that kept its best checkpoint): what was trained, how
+    long, and how it evaluated."""
     attack_labels: list[str] = []
     for run in runs:
         if run["eval"]:
             attack_labels += [a for a in run["eval"]["attacks"] if a not in attack_labels]
+        if run["best"] and run["best"]["eval"]:
+            attack_labels += [a for a in run["best"]["eval"]["attacks"] if a not in attack_labels]
     table = Table(["run", "method", "model", "norm", "epochs", "train s", "clean", *attack_labels, "worst-case"])
     for run in runs:
-        config, evaluation = run["config"], run["eval"] or {}
-        attacks = evaluation.get("attacks", {})
-        table.add(
-            Path(run["dir"]).name,
-            config["method"]["name"],
-            config["model"]["name"],
-            config["model"]["norm"] or "default",
-            len(run["metrics"]),
-            f"{sum(m['seconds'] for m in run['metrics']):.0f}",
-            percent(evaluation.get("clean")),
-            *(percent(attacks.get(a)) for a in attack_labels),
-            percent(evaluation.get("worst_case")),
-        )
+        config = run["config"]
+        rows = [(Path(run["dir"]).name, len(run["metrics"]), run["eval"] or {})]
+        if run["best"]:  # eval.select: best keeps both checkpoints; show both
+            best = run["best"]
+            rows.append((f"{rows[0][0]} (best: epoch {best['epoch']}, on {best['select_on']})", best["epoch"],
+                         best["eval"] or {}))
+        for name, epochs, evaluation in rows:
+            attacks = evaluation.get("attacks", {})
+            table.add(
+                name,
+                config["method"]["name"],
+                config["model"]["name"],
+                config["model"]["norm"] or "default",
+                epochs,
+                f"{sum(m['seconds'] for m in run['metrics'][:epochs]):.0f}",
+                percent(evaluation.get("clean")),
+                *(percent(attacks.get(a)) for a in attack_labels),
+                percent(evaluation.get("worst_case")),
+            )
     return table
 
 

@@ -34,8 +34,9 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
+import numpy as np
 import torch
 from timm.utils import adaptive_clip_grad
 from torch import nn
@@ -44,11 +45,21 @@ from tqdm.auto import tqdm
 
 from nofrost.config import Config, save_config
 from nofrost.console import progress_enabled
-from nofrost.data import dataset_info, load_dataset, make_loader, stratified_subset
+from nofrost.data import (
+    dataset_info,
+    dataset_targets,
+    load_dataset,
+    make_loader,
+    stratified_indices,
+    stratified_split,
+    stratified_subset,
+    take,
+)
 from nofrost.data.loader import derive_seed
 from nofrost.distributed import DistContext, init_distributed, shutdown_distributed
 from nofrost.methods import StepContext, StepOutput, build_method
 from nofrost.methods.base import make_training_attack
+from nofrost.attacks import default_step_size, pgd_attack
 from nofrost.models import create_model, save_model
 from nofrost.models.ghost_bn import convert_to_ghost_bn
 from nofrost.models.mbn import mbn_layers
@@ -114,6 +125,75 @@ def clean_counts(model: nn.Module, loader, autocast=contextlib.nullcontext) -> t
     return counts
 
 
+#: The run directory's subfolder with the best checkpoint (``eval.select: best``), a model dir.
+BEST_DIR = "best"
+_SELECTION_STREAM = 0x5E1EC7  # derive_seed key of the selection attack's random starts
+
+
+def robust_counts(model: nn.Module, loader, attack: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
+                  ) -> torch.Tensor:
+    """``[robust, total]`` (float64): examples ``model`` still classifies right after ``attack``."""
+    was_training = model.training
+    model.eval()
+    counts = torch.zeros(2, dtype=torch.float64, device=next(model.parameters()).device)
+    for x, y in loader:
+        x_adv = attack(model, x, y)
+        with torch.no_grad():
+            counts[0] += (model(x_adv).argmax(1) == y).sum()
+        counts[1] += len(y)
+    model.train(was_training)
+    return counts
+
+
+def selection_accuracy(model: nn.Module, select_set: Any, config: Config, epoch: int, device: torch.device) -> float:
+    """PGD robust accuracy on ``select_set``, as ``PGDAT.py`` picks ``best_RA.pth``: PGD with
+    ``eval.select_steps`` steps of the *training* attack's step size, from a random start."""
+    attack_config = config.attack
+    step_size = attack_config.step_size or default_step_size(attack_config.eps, attack_config.steps)
+    generator = torch.Generator(device).manual_seed(derive_seed(config.runtime.seed, epoch, _SELECTION_STREAM))
+
+    def attack(m: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return pgd_attack(m, x, y, attack_config.eps, steps=config.eval.select_steps, step_size=step_size,
+                          generator=generator)
+
+    loader = make_loader(select_set, config.eval.batch_size, shuffle=False, augment=False, device=device)
+    robust, total = robust_counts(model, loader, attack).tolist()
+    return robust / max(total, 1)
+
+
+def _training_and_selection_sets(config: Config) -> tuple[Any, Any]:
+    """The training set, and the images the best checkpoint is chosen on (None: ``select: last``).
+
+    With ``eval.select_on: holdout`` those are ``eval.select_n`` class-balanced images taken
+    out of the training images (after ``data.train_n``), loaded without augmentation.
+    """
+    data, select = config.data, config.eval
+    full = load_dataset(data.name, "train", data.root, augment=data.augment, image_size=data.image_size)
+    targets = dataset_targets(full)
+    indices = np.arange(len(targets))
+    if data.train_n is not None:
+        indices = stratified_indices(targets, data.train_n, seed=config.runtime.seed)
+    if select.select != "best":
+        return take(full, indices), None
+    if select.select_on == "eval":
+        warnings.warn(
+            "eval.select_on=eval chooses the best checkpoint on test-split images, as the reference code "
+            "did: the reported robustness is then selected on test data and optimistic; "
+            "eval.select_on=holdout chooses on images held out of the training data instead",
+            stacklevel=3,
+        )
+        test = load_dataset(data.name, "test", data.root, image_size=data.image_size)
+        return take(full, indices), stratified_subset(test, min(select.select_n, len(test)), seed=config.runtime.seed)
+    if select.select_n >= len(indices):
+        raise ValueError(
+            f"eval.select_n={select.select_n} would hold out all {len(indices)} training images; "
+            "use fewer, or eval.select_on=eval"
+        )
+    held, rest = stratified_split(targets[indices], select.select_n, seed=config.runtime.seed)
+    plain = load_dataset(data.name, "train", data.root, augment=False, image_size=data.image_size)
+    return take(full, indices[rest]), take(plain, indices[held])
+
+
 def train(config: Config, out_dir: str | Path, *, resume: bool = False, quiet: bool = False) -> TrainResult:
     """Train the model ``config`` describes and write the run directory ``out_dir``.
 
@@ -151,11 +231,7 @@ def _train(config: Config, out: Path, dist: DistContext, *, resume: bool, quiet:
     rank_batch = batch_size // dist.world_size
     torch.manual_seed(config.runtime.seed)  # the same initial weights on every rank
 
-    train_set = load_dataset(
-        config.data.name, "train", config.data.root, augment=config.data.augment, image_size=config.data.image_size
-    )
-    if config.data.train_n is not None:
-        train_set = stratified_subset(train_set, config.data.train_n, seed=config.runtime.seed)
+    train_set, select_set = _training_and_selection_sets(config)
     eval_set = None
     if config.data.eval_n > 0:
         eval_set = load_dataset(config.data.name, "test", config.data.root, image_size=config.data.image_size)
@@ -203,6 +279,7 @@ def _train(config: Config, out: Path, dist: DistContext, *, resume: bool, quiet:
     training_step = TrainingStep.build(model, config, method, optimizer, schedule, dist)
 
     history: list[dict[str, Any]] = []
+    best: dict[str, Any] | None = None  # the best checkpoint so far (eval.select: best)
     start_epoch = 0
     if resume:
         if not checkpoint_path.exists():
@@ -215,6 +292,7 @@ def _train(config: Config, out: Path, dist: DistContext, *, resume: bool, quiet:
         if "method" in state and hasattr(method, "load_state_dict"):
             method.load_state_dict(state["method"])
         _load_rank_state(state, model, method, dist)
+        best = state.get("best")
         history = _read_metrics(out / "metrics.jsonl", upto_epoch=start_epoch)
     if dist.is_main:
         save_config(config, out / "config.yaml")
@@ -276,10 +354,18 @@ def _train(config: Config, out: Path, dist: DistContext, *, resume: bool, quiet:
                                       rank=dist.rank, world_size=dist.world_size)
             correct, total = dist.all_reduce_sum(clean_counts(model, eval_loader, training_step.ctx.autocast)).tolist()
             record["eval_clean_acc"] = correct / max(total, 1)
+        if select_set is not None and config.eval.selects_at(epoch, epochs) and dist.is_main:
+            # Rank 0 alone, as PGDAT.py; the others wait at the next collective.
+            record["select_robust_acc"] = selection_accuracy(model, select_set, config, epoch, device)
+            if best is None or record["select_robust_acc"] >= best["select_robust_acc"]:  # later ties win, as there
+                best = {"epoch": epoch + 1, "select_robust_acc": record["select_robust_acc"],
+                        "select_on": config.eval.select_on, "select_n": len(select_set)}
+                save_model(model, out / BEST_DIR)
+                (out / BEST_DIR / "best.json").write_text(json.dumps(best, indent=2) + "\n")
         history.append(record)
         rank_states = dist.all_gather_object(_rank_state(model, method)) if dist.enabled else None
         if dist.is_main:
-            _save_checkpoint(checkpoint_path, model, optimizer, schedule, epoch + 1, config, method, rank_states)
+            _save_checkpoint(checkpoint_path, model, optimizer, schedule, epoch + 1, config, method, rank_states, best)
             _write_metrics(out / "metrics.jsonl", history)
         if not quiet:
             print(_format_record(record, epochs), file=sys.stderr)
@@ -425,7 +511,7 @@ def _load_rank_state(state: dict[str, Any], model: nn.Module, method: Any, dist:
 
 
 def _save_checkpoint(path: Path, model, optimizer, schedule, epoch: int, config: Config, method=None,
-                     rank_states: list[Any] | None = None) -> None:
+                     rank_states: list[Any] | None = None, best: dict[str, Any] | None = None) -> None:
     state = {
         "format": CHECKPOINT_FORMAT,
         "model_spec": model.nofrost_spec,
@@ -439,6 +525,8 @@ def _save_checkpoint(path: Path, model, optimizer, schedule, epoch: int, config:
         state["method"] = method.state_dict()
     if rank_states is not None:
         state["rank_states"] = rank_states
+    if best is not None:
+        state["best"] = best
     atomic_torch_save(state, path)
 
 
