@@ -121,3 +121,14 @@ def test_presets_extend_presets(tmp_path, monkeypatch):
         load_config("loop-a")
     with pytest.raises(ConfigError, match="unknown preset 'missing' \\(extended by preset 'orphan'\\)"):
         load_config("orphan")
+
+
+@pytest.mark.parametrize("method, depth", [("sat", 26), ("sat", 50), ("nofrost", 26), ("nofrost", 50)])
+def test_parity_presets_train_and_evaluate_as_the_reference_code(method, depth):
+    c, base = load_config(f"imagenet-{method}-r{depth}-parity"), load_config(f"imagenet-{method}-r{depth}")
+    assert c.model == base.model and c.method == base.method and c.optim == base.optim and c.attack == base.attack
+    assert c.optim.weight_decay_on == "all" and c.runtime.bf16 is False and c.runtime.broadcast_buffers is False
+    # BN over 32 images (8 GPUs x 32 in PGDAT.py); an NF model has no BN to group
+    assert c.runtime.bn_group_size == (32 if method == "sat" else None)
+    assert (c.eval.select, c.eval.select_on, c.eval.select_n, c.eval.select_steps) == ("best", "eval", 50000, 5)
+    assert c.eval.attacks == ["paper"] and c.eval.n == 50000
