@@ -17,6 +17,15 @@ Example (what docs/methods.md reports)::
 
 Run directories go to ``--out`` (git-ignored ``runs/`` by default); re-running with the same
 ``--out`` reuses finished runs and their evaluations.
+
+``--arms`` also takes the NF initialisation ablations (``ABLATION_ARMS``, not run by default):
+NoFrost on the CIFAR NF-ResNet with one of timm's initialisation choices undone at a time
+(last-conv gain 1 instead of 0, stem gamma 1 instead of 1.7139, a strided 1x1 shortcut instead
+of average pooling + 1x1), and all three at once. What docs/methods.md reports::
+
+    .venv/bin/python benchmarks/compare_methods.py --train-n 10000 --epochs 5 --steps 3 \
+        --eval-n 1000 --threads 1 --out runs/nf_init --arms nofrost,nf-unit-gain,nf-stem-gamma-1,nf-strided-shortcut,nf-all-three \
+        --table benchmarks/results/nf_init_ablation_cpu.md
 """
 
 from __future__ import annotations
@@ -33,11 +42,16 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from torch import nn  # noqa: E402
+
 from nofrost import load_model  # noqa: E402
 from nofrost.config import load_config  # noqa: E402
 from nofrost.data import load_dataset  # noqa: E402
 from nofrost.evaluate import evaluate  # noqa: E402
+from nofrost.models import register_model  # noqa: E402
+from nofrost.models.cifar_resnet import cifar_resnet10  # noqa: E402
 from nofrost.models.mbn import interpolated  # noqa: E402
+from nofrost.models.nf_layers import RELU_GAMMA  # noqa: E402
 from nofrost.report.tables import Table, percent  # noqa: E402
 from nofrost.train import train  # noqa: E402
 
@@ -59,6 +73,51 @@ ARMS: list[tuple[str, str, str, list[str]]] = [
 MBNAT_GAMMAS = (0.0, 0.5, 1.0)
 
 
+def _unit_last_gain(net: nn.Module) -> None:
+    for block in net.blocks():
+        block.conv2.gain.data.fill_(1.0)
+
+
+def _stem_gamma_1(net: nn.Module) -> None:
+    net.stem.scale /= RELU_GAMMA
+
+
+def _strided_shortcut(net: nn.Module) -> None:
+    for block in net.blocks():
+        if block.shortcut is not None and not isinstance(block.shortcut.pool, nn.Identity):
+            block.shortcut.pool, block.shortcut.conv.stride = nn.Identity(), (2, 2)
+
+
+def _all_three(net: nn.Module) -> None:
+    for undo in (_unit_last_gain, _stem_gamma_1, _strided_shortcut):
+        undo(net)
+
+
+def _register_nf_variant(name: str, undo) -> str:
+    """A cifar_resnet10 whose NF initialisation has one timm choice undone (registered, so runs
+    save and load like any model)."""
+
+    @register_model(name)
+    def factory(num_classes: int, **kwargs) -> nn.Module:
+        model = cifar_resnet10(num_classes, **kwargs)
+        undo(model.net)
+        return model
+
+    return name
+
+
+NF_SAT = ["method.name=sat", "method.lam=0.5"]
+ABLATION_ARMS: list[tuple[str, str, str, list[str]]] = [
+    (arm, label, "none", [*NF_SAT, f"model.name={_register_nf_variant('cifar_resnet10_' + arm.replace('-', '_'), undo)}"])
+    for arm, label, undo in (
+        ("nf-unit-gain", "NoFrost, last-conv gain 1", _unit_last_gain),
+        ("nf-stem-gamma-1", "NoFrost, stem gamma 1", _stem_gamma_1),
+        ("nf-strided-shortcut", "NoFrost, strided 1x1 shortcut", _strided_shortcut),
+        ("nf-all-three", "NoFrost, all three undone", _all_three),
+    )
+]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--train-n", type=int, default=4000)
@@ -75,9 +134,10 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     wanted = [a.strip() for a in args.arms.split(",") if a.strip()]
-    unknown = sorted(set(wanted) - {a[0] for a in ARMS})
+    arms = ARMS + ABLATION_ARMS
+    unknown = sorted(set(wanted) - {a[0] for a in arms})
     if unknown:
-        parser.error(f"unknown arm(s) {unknown}; available: {', '.join(a[0] for a in ARMS)}")
+        parser.error(f"unknown arm(s) {unknown}; available: {', '.join(a[0] for a in arms)}")
 
     test_set = load_dataset("cifar10-mini", "test")
     common = [
@@ -86,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     started = time.perf_counter()
     rows = []
-    for name, label, norm, method in ARMS:
+    for name, label, norm, method in arms:
         if name not in wanted:
             continue
         extra = [f"method.replays={args.epochs}"] if name == "free-at" else []
