@@ -66,6 +66,14 @@ def test_report_tabulates_runs(trained_run, tmp_path):
         (["train", "--preset", "quickstart", "--set", "optim.epoch=2", "--out", "OUT"], "unknown key 'optim.epoch'"),
         (["train", "--out", "OUT"], "--preset"),
         (["train", "--out", "OUT", "--resume"], "config.yaml"),
+        (["evaluate", "RUN", "--data", "cifar10-mini", "--attacks", "pgd:stepz=5"],
+         "attack 'pgd' has no option 'stepz' (in 'pgd:stepz=5'); its options: steps, step_size"),
+        (["evaluate", "RUN", "--data", "cifar10-mini", "--device", "tpu"], "unknown device 'tpu'; use auto, cpu"),
+        (["train", "--preset", "quickstart", "--set", "runtime.bn_group_size=1", "--out", "OUT"],
+         "runtime.bn_group_size: must be an integer >= 2"),
+        (["train", "--preset", "quickstart", "--set", "eval.select=first", "--out", "OUT"], "eval.select: must be"),
+        (["train", "--preset", "quickstart", "--set", "optim.weight_decay_on=gains", "--out", "OUT"],
+         "optim.weight_decay_on: must be 'all'"),
     ],
 )
 def test_errors_are_one_clear_line(argv, fragment, trained_run, tmp_path, capsys):

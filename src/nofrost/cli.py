@@ -173,7 +173,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from nofrost.evaluate import evaluate
     from nofrost.models import load_model
     from nofrost.models.mbn import mbn_layers
-    from nofrost.train.loop import resolve_device
+    from nofrost.distributed import resolve_device
 
     eps = parse_eps(args.eps, what="--eps")
     name, _, root = args.data.partition(":")
@@ -220,7 +220,7 @@ def _cmd_gamma_sweep(args: argparse.Namespace) -> int:
     from nofrost.epsilon import parse_eps
     from nofrost.evaluate.gamma_sweep import gamma_sweep
     from nofrost.report.tradeoff import tradeoff_plot
-    from nofrost.train.loop import resolve_device
+    from nofrost.distributed import resolve_device
 
     try:
         gammas = [float(g) for g in args.gammas.split(",") if g.strip()]

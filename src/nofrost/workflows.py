@@ -16,7 +16,8 @@ from nofrost.models import load_model
 from nofrost.report.figures import accuracy_chart
 from nofrost.report.tables import Table, percent
 from nofrost.train import train
-from nofrost.train.loop import BEST_DIR, resolve_device
+from nofrost.distributed import resolve_device
+from nofrost.train.loop import BEST_DIR
 
 
 def evaluate_run(run_dir: str | Path, config: Config, *, progress: bool = False) -> dict[str, Any]:

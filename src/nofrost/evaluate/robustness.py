@@ -8,6 +8,7 @@ result follows the JSON contract in DESIGN.md and carries the self-audit.
 
 from __future__ import annotations
 
+import inspect
 import time
 from typing import Any, Sequence
 
@@ -21,6 +22,12 @@ from nofrost.data import make_loader, stratified_subset
 from nofrost.evaluate.audit import run_audit
 from nofrost.evaluate.specs import AttackSpec, parse_spec
 from nofrost.evaluate.suites import expand_suites, list_suites
+
+def attack_options(name: str) -> list[str]:
+    """The keyword options a registered attack takes in a spec (all but model, x, y and eps)."""
+    parameters = inspect.signature(attack_registry.get(name)).parameters
+    return [p for p in parameters if p not in ("model", "x", "y", "eps")]
+
 
 def parse_attack_specs(attacks: str | Sequence[str | AttackSpec]) -> list[AttackSpec]:
     """Parse ``"clean,paper,pgd:steps=50"`` (or a list of such items) into attack specs.
@@ -39,6 +46,13 @@ def parse_attack_specs(attacks: str | Sequence[str | AttackSpec]) -> list[Attack
                 raise ValueError(
                     f"unknown attack {spec.name!r}; available: clean, {', '.join(known)} "
                     f"(suites: {', '.join(list_suites())})"
+                )
+            options = attack_options(spec.name)
+            unknown = sorted(set(spec.kwargs) - set(options))
+            if unknown:
+                raise ValueError(
+                    f"attack {spec.name!r} has no option {unknown[0]!r} (in {spec.label!r}); "
+                    f"its options: {', '.join(options)}"
                 )
             specs.append(spec)
     return specs

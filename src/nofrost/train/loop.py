@@ -56,7 +56,7 @@ from nofrost.data import (
     take,
 )
 from nofrost.data.loader import derive_seed
-from nofrost.distributed import DistContext, init_distributed, shutdown_distributed
+from nofrost.distributed import DistContext, init_distributed, resolve_device, shutdown_distributed
 from nofrost.methods import StepContext, StepOutput, build_method
 from nofrost.methods.base import make_training_attack
 from nofrost.attacks import default_step_size, pgd_attack
@@ -83,15 +83,6 @@ class TrainResult:
     model: nn.Module
     history: list[dict[str, Any]]
     seconds: float  # training time of this invocation plus that of resumed epochs
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"runtime.device={name!r} but CUDA is not available; use runtime.device=cpu")
-    return device
 
 
 def build_model_for(config: Config) -> nn.Module:
