@@ -17,6 +17,7 @@ from nofrost.report.figures import accuracy_chart
 from nofrost.report.tables import Table, percent
 from nofrost.train import train
 from nofrost.distributed import resolve_device
+from nofrost.files import atomic_write_text
 from nofrost.train.loop import BEST_DIR
 
 
@@ -41,7 +42,7 @@ def evaluate_run(run_dir: str | Path, config: Config, *, progress: bool = False)
             progress=progress, model_name=run.name if which == "last" else f"{run.name} (best)",
             dataset_name=config.data.name, split="test",
         )
-        (directory / "eval.json").write_text(json.dumps(results[which], indent=2) + "\n")
+        atomic_write_text(directory / "eval.json", json.dumps(results[which], indent=2) + "\n")
     return results.get(config.eval.select, results["last"])
 
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
 
 from nofrost.models import CifarResNet, CifarResNetConfig, ImageClassifier, create_model
 from nofrost.models.nf_layers import RELU_GAMMA

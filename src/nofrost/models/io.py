@@ -29,11 +29,10 @@ import json
 import os
 import pickle
 import re
-import tempfile
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Callable, Union
+from typing import Any, Union
 
 import torch
 from safetensors import SafetensorError
@@ -41,6 +40,7 @@ from safetensors.torch import load_file as load_safetensors
 from safetensors.torch import save_file as save_safetensors
 from torch import nn
 
+from nofrost.files import CHECKPOINT_FORMAT, atomic_write, atomic_write_text
 from nofrost.models.factory import create_model, validate_spec
 from nofrost.models.normalize import IMAGENET_MEAN, IMAGENET_STD
 
@@ -49,7 +49,6 @@ PathLike = Union[str, os.PathLike]
 WEIGHTS_FILE = "model.safetensors"
 SPEC_FILE = "model.json"
 CHECKPOINT_FILE = "checkpoint.pt"
-CHECKPOINT_FORMAT = "nofrost-checkpoint-v1"
 
 _TIMM_NF_KEYS = ("stem.conv.weight", "stages.2.0.conv1.weight", "head.fc.weight")
 _TIMM_RESNET_KEYS = ("conv1.weight", "layer3.0.conv1.weight", "fc.weight")
@@ -61,20 +60,6 @@ class ModelLoadError(ValueError):
 
 
 # --------------------------------------------------------------------------- saving
-
-
-def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def model_spec(model: nn.Module) -> dict[str, Any]:
@@ -112,13 +97,9 @@ def save_model(model: nn.Module, directory: PathLike) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
     metadata = {"format": "nofrost-model-v1", "name": spec["name"]}
-    _atomic_write(directory / WEIGHTS_FILE, lambda tmp: save_safetensors(tensors, tmp, metadata=metadata))
+    atomic_write(directory / WEIGHTS_FILE, lambda tmp: save_safetensors(tensors, tmp, metadata=metadata))
 
-    def write_json(tmp: str) -> None:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(spec_text)
-
-    _atomic_write(directory / SPEC_FILE, write_json)
+    atomic_write_text(directory / SPEC_FILE, spec_text)
     return directory
 
 

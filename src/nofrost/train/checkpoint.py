@@ -7,28 +7,18 @@ plain Python values and is read back with ``torch.load(weights_only=True)``.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
-CHECKPOINT_FORMAT = "nofrost-checkpoint-v1"
+from nofrost.files import CHECKPOINT_FORMAT, atomic_write
+
+__all__ = ["CHECKPOINT_FORMAT", "atomic_torch_save", "load_checkpoint"]
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

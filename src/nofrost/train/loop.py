@@ -56,6 +56,7 @@ from nofrost.data import (
     take,
 )
 from nofrost.data.loader import derive_seed
+from nofrost.files import atomic_write_text
 from nofrost.distributed import DistContext, init_distributed, resolve_device, shutdown_distributed
 from nofrost.methods import StepContext, StepOutput, build_method
 from nofrost.methods.base import make_training_attack
@@ -352,7 +353,7 @@ def _train(config: Config, out: Path, dist: DistContext, *, resume: bool, quiet:
                 best = {"epoch": epoch + 1, "select_robust_acc": record["select_robust_acc"],
                         "select_on": config.eval.select_on, "select_n": len(select_set)}
                 save_model(model, out / BEST_DIR)
-                (out / BEST_DIR / "best.json").write_text(json.dumps(best, indent=2) + "\n")
+                atomic_write_text(out / BEST_DIR / "best.json", json.dumps(best, indent=2) + "\n")
         history.append(record)
         rank_states = dist.all_gather_object(_rank_state(model, method)) if dist.enabled else None
         if dist.is_main:
@@ -529,9 +530,7 @@ def _read_metrics(path: Path, upto_epoch: int) -> list[dict[str, Any]]:
 
 
 def _write_metrics(path: Path, history: list[dict[str, Any]]) -> None:
-    tmp = path.with_suffix(".jsonl.tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in history))
-    tmp.replace(path)
+    atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in history))
 
 
 def _format_record(record: dict[str, Any], epochs: int) -> str:

@@ -1,0 +1,41 @@
+"""Writing files so that a crash never leaves a half-written one, and the formats they carry.
+
+Every file nofrost writes into a run directory (checkpoints, weights, specs, metrics,
+evaluations) goes through :func:`atomic_write`: written to a temporary file in the same folder,
+flushed to disk, then renamed over the old file in one step.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+#: The ``format`` field of a training checkpoint (``checkpoint.pt``).
+CHECKPOINT_FORMAT = "nofrost-checkpoint-v1"
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
+    """Call ``write(tmp)`` to fill a temporary file next to ``path``, then move it to ``path``."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+
+    atomic_write(path, write)
