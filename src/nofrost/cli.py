@@ -172,15 +172,16 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from nofrost.epsilon import parse_eps
     from nofrost.evaluate import evaluate
     from nofrost.models import load_model
-    from nofrost.models.mbn import mbn_layers
     from nofrost.distributed import resolve_device
+    from nofrost.models.norms import has_routed_layers
 
     eps = parse_eps(args.eps, what="--eps")
     name, _, root = args.data.partition(":")
     device = resolve_device(args.device)
     model = load_model(args.model, device=device)
-    if mbn_layers(model):
-        print("note: a mixture-BN (MBNAT) model is evaluated through its adversarial BNs (BN_a, γ = 1); "
+    if has_routed_layers(model):
+        print("note: a model with routed norms (mixture BN, MBNAT) is evaluated through its default "
+              "route, the adversarial BNs (BN_a, γ = 1); "
               "`nofrost gamma-sweep` evaluates other operating points", file=sys.stderr)
     dataset = load_dataset(name, args.split, root or None)
     result = evaluate(

@@ -240,7 +240,7 @@ class Config:
             section = getattr(self, f.name)
             if dataclasses.is_dataclass(section):
                 section.validate()
-        if self.method.name == "mbnat" and self.model.norm != "mbn":
+        if self.method.name == "mbnat" and not _routed_norm(self.model.norm):
             raise ConfigError(
                 f"method.name=mbnat routes clean and adversarial images through two batch norms and "
                 f"needs model.norm=mbn (mixture BN), got model.norm={self.model.norm!r}; "
@@ -250,6 +250,13 @@ class Config:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def _routed_norm(kind: str | None) -> bool:
+    """Whether ``kind`` is a registered norm that routes clean and adversarial images apart."""
+    from nofrost.models.norms import NORM_LAYERS, norm_traits
+
+    return kind is not None and kind in NORM_LAYERS and norm_traits(kind).routed
 
 
 def _check(ok: bool, key: str, allowed: str) -> None:

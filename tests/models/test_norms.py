@@ -71,3 +71,38 @@ def test_instance_norm_at_1x1_timm_resnet() -> None:
     model = create_model("resnet26", 10, norm="in")
     with pytest.raises(ValueError, match=r"instance norm layer 'net\.layer4\.\d\.bn\d'.*\(1, 1\)"):
         model(torch.rand(1, 3, 32, 32))
+
+
+def test_norm_kinds_carry_their_traits():
+    from nofrost.models.ghost_bn import GhostBatchNorm2d
+    from nofrost.models.norms import NormTraits, has_routed_layers, layer_traits, mixes_examples, norm_traits
+
+    assert norm_traits("bn") == NormTraits(batch_stats=True)
+    assert norm_traits("in") == norm_traits("gn") == NormTraits(per_image=True)
+    assert norm_traits("mbn") == NormTraits(batch_stats=True, routed=True)
+    assert norm_traits("none") == NormTraits()
+    with pytest.raises(ValueError, match="unknown normalization layer 'xn'"):
+        norm_traits("xn")
+    # Layers declare them (a custom norm by a class attribute); torch's and timm's BN/GN/IN by type.
+    assert layer_traits(GhostBatchNorm2d(4, group_size=2)).batch_stats
+    assert layer_traits(torch.nn.SyncBatchNorm(4)).batch_stats
+    assert layer_traits(make_norm("mbn", 4)).routed
+    assert not layer_traits(torch.nn.Identity()).batch_stats
+    for norm, mixes, routed in (("bn", True, False), ("mbn", True, True), ("gn", False, False), ("none", False, False)):
+        model = create_model("resnet26", 10, norm=norm) if norm != "none" else create_model("nf_resnet26", 10)
+        assert (mixes_examples(model), has_routed_layers(model)) == (mixes, routed), norm
+
+
+def test_a_registered_norm_declares_its_traits(monkeypatch):
+    from nofrost.models.norms import NORM_TRAITS, norm_traits
+
+    monkeypatch.setattr(NORM_LAYERS, "_entries", dict(NORM_LAYERS._entries))
+    monkeypatch.setattr("nofrost.models.norms.NORM_TRAITS", dict(NORM_TRAITS))
+
+    @register_norm("test_per_image", per_image=True)
+    def _factory(num_channels, device=None, dtype=None):
+        return torch.nn.GroupNorm(1, num_channels)
+
+    assert norm_traits("test_per_image").per_image and not norm_traits("test_per_image").batch_stats
+    # the CIFAR nets ask the traits, not the name: no final norm before pooling for per-image norms
+    assert isinstance(create_model("cifar_resnet10", 10, norm="test_per_image").net.final_norm, torch.nn.Identity)

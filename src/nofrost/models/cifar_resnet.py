@@ -53,7 +53,7 @@ from torch.utils.checkpoint import checkpoint
 from nofrost.models.factory import register_model
 from nofrost.models.nf_layers import RELU_GAMMA, ScaledReLU, he_conv, ws_conv
 from nofrost.models.normalize import CIFAR10_MEAN, CIFAR10_STD, ImageClassifier
-from nofrost.models.norms import list_norms, make_norm
+from nofrost.models.norms import list_norms, make_norm, norm_traits
 
 
 @dataclass(frozen=True)
@@ -282,7 +282,7 @@ class CifarResNet(nn.Module):
         # Per-image norms (IN, GN) right before global average pooling would erase exactly what
         # the pooling reads (each channel's per-image mean): the network could only output a
         # constant. They end with the activation alone; BN keeps the usual PreAct final BN.
-        per_image = cfg.norm in ("in", "gn")
+        per_image = norm_traits(cfg.norm).per_image
         self.final_norm = nn.Identity() if per_image else make_norm(cfg.norm, in_ch)
         self.final_act = ScaledReLU(RELU_GAMMA) if nf else nn.ReLU(inplace=True)
         self.pool = nn.AdaptiveAvgPool2d(1)

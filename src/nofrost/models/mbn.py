@@ -28,7 +28,7 @@ Test-time interpolation (NoFrost paper, Appendix A, after Merchant et al. 2020),
 
 The layer's affine parameters are stored as one vector of length 2C, ``weight = [γ_c; γ_a]``
 (likewise ``bias``), so initializers that zero ``norm.weight`` (timm's ``zero_init_last``)
-act on both paths, and 1-D parameters stay exempt from weight decay.
+act on both paths, and ``optim.weight_decay_on: weights`` exempts both as norm affines.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from nofrost.models.norms import register_norm
+from nofrost.models.norms import NormTraits, register_norm
 
 ROUTES = ("clean", "adv")
 INTERPOLATION_MODES = ("logits", "all", "random")
@@ -56,6 +56,8 @@ class MixtureBatchNorm2d(nn.Module):
     its BN; with ``merge`` the halves become (1 − γ)·BN_c(first) + γ·BN_a(second), twice).
     Set it with :func:`mbn_route` or :func:`interpolated`, not by hand.
     """
+
+    norm_traits = NormTraits(batch_stats=True, routed=True)
 
     def __init__(
         self,
@@ -125,7 +127,7 @@ class MixtureBatchNorm2d(nn.Module):
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, mode={self.mode}"
 
 
-@register_norm("mbn")
+@register_norm("mbn", batch_stats=True, routed=True)
 def _mixture_batch_norm(num_channels: int, device=None, dtype=None) -> nn.Module:
     """Mixture BN (Xie & Yuille, 2020): BN_c for clean and BN_a for adversarial images."""
     return MixtureBatchNorm2d(num_channels, device=device, dtype=dtype)

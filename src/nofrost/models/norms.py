@@ -25,6 +25,7 @@ Kinds registered here:
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Callable, Optional, Protocol
 
 import torch
@@ -42,9 +43,44 @@ class NormFactory(Protocol):
 NORM_LAYERS: Registry[NormFactory] = Registry("normalization layer")
 
 
-def register_norm(name: str) -> Callable[[NormFactory], NormFactory]:
-    """Decorator registering ``factory(num_channels, device=None, dtype=None) -> nn.Module``."""
-    return NORM_LAYERS.register(name)
+@dataclass(frozen=True)
+class NormTraits:
+    """What the rest of the code needs to know about a kind of normalization layer.
+
+    ``batch_stats``: it computes statistics across the examples of a batch (batch norm), so an
+    image's output depends on the others: clean and adversarial images must not share a pass.
+    ``per_image``: it normalizes each image on its own (IN, GN), so it must not sit right before
+    global pooling (it would erase the per-image channel means the pooling reads).
+    ``routed``: each forward uses one of several parameter sets (mixture BN), so DDP must expect
+    unused parameters.
+    """
+
+    batch_stats: bool = False
+    per_image: bool = False
+    routed: bool = False
+
+
+NORM_TRAITS: dict[str, NormTraits] = {}
+
+
+def register_norm(
+    name: str, *, batch_stats: bool = False, per_image: bool = False, routed: bool = False
+) -> Callable[[NormFactory], NormFactory]:
+    """Decorator registering ``factory(num_channels, device=None, dtype=None) -> nn.Module``
+    with the :class:`NormTraits` of the layers it makes."""
+
+    def decorator(factory: NormFactory) -> NormFactory:
+        NORM_LAYERS.register(name)(factory)
+        NORM_TRAITS[name] = NormTraits(batch_stats=batch_stats, per_image=per_image, routed=routed)
+        return factory
+
+    return decorator
+
+
+def norm_traits(kind: str) -> NormTraits:
+    """The traits of registered norm ``kind`` (a ValueError listing the kinds if unknown)."""
+    NORM_LAYERS.get(kind)
+    return NORM_TRAITS[kind]
 
 
 def list_norms() -> list[str]:
@@ -141,19 +177,19 @@ class GroupNorm(nn.GroupNorm):
         )
 
 
-@register_norm("bn")
+@register_norm("bn", batch_stats=True)
 def _batch_norm(num_channels: int, device=None, dtype=None) -> nn.Module:
     """Batch normalization (Ioffe & Szegedy, 2015)."""
     return nn.BatchNorm2d(num_channels, device=device, dtype=dtype)
 
 
-@register_norm("in")
+@register_norm("in", per_image=True)
 def _instance_norm(num_channels: int, device=None, dtype=None) -> nn.Module:
     """Affine instance normalization (Ulyanov et al., 2016), no running statistics."""
     return InstanceNorm2d(num_channels, device=device, dtype=dtype)
 
 
-@register_norm("gn")
+@register_norm("gn", per_image=True)
 def _group_norm(num_channels: int, device=None, dtype=None) -> nn.Module:
     """Group normalization (Wu & He, 2018), up to 32 groups."""
     return GroupNorm(num_channels, device=device, dtype=dtype)
@@ -192,20 +228,33 @@ def is_normalization_layer(module: nn.Module) -> bool:
     return _NORM_NAME.search(type(module).__name__.lower()) is not None
 
 
-_BATCH_NORM_NAME = re.compile(r"(batch|mixture|dual)_?norm")
+def layer_traits(module: nn.Module) -> NormTraits:
+    """The :class:`NormTraits` of one module: its class's ``norm_traits`` if it declares them
+    (as a custom norm should), those of torch's batch norms (SyncBN and ghost BN included) and
+    per-image norms, and no traits for anything else."""
+    declared = getattr(type(module), "norm_traits", None)
+    if isinstance(declared, NormTraits):
+        return declared
+    if isinstance(module, nn.modules.batchnorm._BatchNorm):
+        return NormTraits(batch_stats=True)
+    if isinstance(module, (nn.modules.instancenorm._InstanceNorm, nn.GroupNorm, nn.LayerNorm)):
+        return NormTraits(per_image=True)
+    return NormTraits()
 
 
 def mixes_examples(model: nn.Module) -> bool:
-    """True if some layer computes statistics across the batch (any batch-norm variant).
+    """True if some layer computes statistics across the batch (``batch_stats``).
 
     Such a model's output for one image depends on the others in its batch, so clean and
     adversarial examples must not share a forward pass; per-image norms (IN, GN, LN) and
     normalizer-free models are safe to batch together.
     """
-    return any(
-        isinstance(m, nn.modules.batchnorm._BatchNorm) or _BATCH_NORM_NAME.search(type(m).__name__.lower())
-        for m in model.modules()
-    )
+    return any(layer_traits(m).batch_stats for m in model.modules())
+
+
+def has_routed_layers(model: nn.Module) -> bool:
+    """True if some layer picks one of several parameter sets per forward (``routed``)."""
+    return any(layer_traits(m).routed for m in model.modules())
 
 
 def find_normalization_layers(model: nn.Module) -> list[str]:

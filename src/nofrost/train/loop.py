@@ -63,8 +63,7 @@ from nofrost.methods.base import make_training_attack
 from nofrost.attacks import default_step_size, pgd_attack
 from nofrost.models import create_model, save_model
 from nofrost.models.ghost_bn import convert_to_ghost_bn
-from nofrost.models.mbn import mbn_layers
-from nofrost.models.norms import mixes_examples
+from nofrost.models.norms import has_routed_layers, mixes_examples
 from nofrost.train.compile import CompiledOrEager, should_compile
 from nofrost.train.checkpoint import CHECKPOINT_FORMAT, atomic_torch_save, load_checkpoint
 from nofrost.train.optim import build_optimizer, build_schedule, head_excluded_parameters
@@ -245,7 +244,7 @@ def _train(config: Config, out: Path, dist: DistContext, *, resume: bool, quiet:
             )
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     if config.runtime.bn_group_size is not None:
-        if mbn_layers(model) or not any(type(m) is nn.BatchNorm2d for m in model.modules()):
+        if not any(type(m) is nn.BatchNorm2d for m in model.modules()):
             raise ValueError(
                 f"runtime.bn_group_size={config.runtime.bn_group_size} computes batch-norm statistics over "
                 f"groups of examples, but {config.model.name} (norm {config.model.norm or 'default'}) has no "
@@ -411,8 +410,8 @@ class TrainingStep:
             ddp = DistributedDataParallel(
                 model,
                 device_ids=[device] if device.type == "cuda" else None,
-                # MBN routes a forward through one of its two BNs, leaving the other's parameters unused.
-                find_unused_parameters=bool(mbn_layers(model)),
+                # A routed norm (MBN) leaves one of its parameter sets unused in each forward.
+                find_unused_parameters=has_routed_layers(model),
                 broadcast_buffers=config.runtime.broadcast_buffers,
                 gradient_as_bucket_view=True,  # no copy between .grad and the all-reduce buckets
             )
