@@ -43,3 +43,12 @@ def test_reference_step_trains_and_restores_the_model_state():
     assert set(metrics) == {"acc", "acc_adv", "loss"} and metrics["loss"] > 0
     assert not torch.equal(before, model[1].weight)
     assert all(p.requires_grad for p in model.parameters()) and model.training
+
+
+def test_eval_throughput_times_each_of_our_attacks_through_the_callback(tmp_path):
+    out = tmp_path / "eval.json"
+    load("eval_throughput").main(["--device", "cpu", "--n", "20", "--version", "standard", "--steps", "2",
+                                  "--queries", "10", "--repeats", "1", "--threads", "1", "--out", str(out)])
+    (result,) = json.loads(out.read_text())["results"]
+    per_attack = result["ours"]["seconds_per_attack_last_repeat"]
+    assert set(per_attack) == {"apgd-ce", "apgd-t", "fab-t", "square"} and all(s >= 0 for s in per_attack.values())

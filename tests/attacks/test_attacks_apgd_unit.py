@@ -365,8 +365,12 @@ def small_custom(**extra):
 def test_run_autoattack_masks_and_result():
     model = CountingMLP(dtype=torch.float64)
     x, y = data(48, dtype=torch.float64)
-    x_adv, masks = run_autoattack(model, x, y, 16 / 255, seed=0, **small_custom())
+    calls = []
+    x_adv, masks = run_autoattack(model, x, y, 16 / 255, seed=0, **small_custom(),
+                                  on_attack_done=lambda name, robust: calls.append((name, robust.clone())))
     assert list(masks) == ["clean", "apgd-ce", "apgd-t", "fab-t", "apgd-dlr"]
+    assert [name for name, _ in calls] == list(masks)  # after the clean pass and each attack
+    assert all(torch.equal(robust, masks[name]) for name, robust in calls)
     values = list(masks.values())
     for before, after in zip(values, values[1:]):
         assert not (after & ~before).any()  # robust sets only shrink

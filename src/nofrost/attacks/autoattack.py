@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import inspect
 import numbers
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -385,6 +385,7 @@ def run_autoattack(
     precision: str = "fp32",
     num_classes: int | None = None,
     batch_size: int | None = None,
+    on_attack_done: Callable[[str, Tensor], None] | None = None,
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """AutoAttack (see the module docstring); returns ``(x_adv, per_attack_robust)``.
 
@@ -401,6 +402,9 @@ def run_autoattack(
         precision: ``"fp32"`` or ``"bf16"`` forward passes, for every attack.
         num_classes: the model's number of classes if known (checked up front).
         batch_size: attack at most this many examples at a time (default: all at once).
+        on_attack_done: called as ``on_attack_done(name, robust)`` after the clean pass
+            (``"clean"``) and after each attack, with the robust mask so far: for progress
+            reports and per-attack timing.
 
     Returns:
         ``x_adv``: per example the point of the attack that broke it, and for robust
@@ -444,6 +448,8 @@ def run_autoattack(
         _check_plan_classes(plan, num_classes)
         robust = clean_logits.argmax(dim=1) == y
         per_attack: dict[str, Tensor] = {"clean": robust.clone()}
+        if on_attack_done is not None:
+            on_attack_done("clean", per_attack["clean"])
         x_adv = x0.clone()
         lo, hi = linf_bounds(x0, eps)
         first = True
@@ -476,6 +482,8 @@ def run_autoattack(
                         )
                 first = False
             per_attack[name] = robust.clone()
+            if on_attack_done is not None:
+                on_attack_done(name, per_attack[name])
     return x_adv, per_attack
 
 
