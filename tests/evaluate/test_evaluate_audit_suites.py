@@ -132,3 +132,24 @@ def test_no_attack_reports_more_than_clean_accuracy():
     layout = paper_columns(list(result["attacks"]))
     assert [group for group, _, _ in layout] == ["white-box"] * 3 + ["black-box"] * 2
     assert [name for _, name, _ in layout] == ["BIM-5", "MIA-5", "CW∞-5", "Square-50", "RayS-50"]
+
+
+def test_groups_and_headers_come_from_the_attacks_registration(monkeypatch):
+    from nofrost.attacks import ATTACKS, KINDS, attack_info, register_attack
+    from nofrost.attacks import _registry
+
+    assert all(attack_info(name).kind in KINDS for name in list_attacks())
+    assert {n for n in list_attacks() if attack_info(n).kind == "black-box"} == {"rays", "square"}
+    assert attack_info("autoattack").kind == "ensemble"
+    # A new black-box attack is grouped as one (and so checked by the audit) with no table to edit.
+    monkeypatch.setattr(ATTACKS, "_entries", dict(ATTACKS._entries))
+    monkeypatch.setattr(_registry, "ATTACK_INFO", dict(_registry.ATTACK_INFO))
+
+    @register_attack("test-boundary", kind="black-box", display="Boundary", budget="queries")
+    def boundary(model, x, y, eps, *, queries: int = 1000):
+        return x
+
+    assert column_group("test-boundary:queries=50") == "black-box"
+    assert display_name("test-boundary:queries=50") == "Boundary-50" and display_name("test-boundary") == "Boundary-1000"
+    with pytest.raises(ValueError, match="kind must be one of white-box, black-box, ensemble"):
+        register_attack("test-bad", kind="grey-box")

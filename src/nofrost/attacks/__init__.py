@@ -7,7 +7,8 @@ and per-submodule train/eval modes are the same afterwards as before, even if th
 raises.
 
 Adding an attack is one small module in this package that decorates its function with
-``@register_attack("name")``: every public module here (no leading underscore) is imported
+``@register_attack("name", kind=..., display=..., budget=...)`` (what suites, tables and the
+audit know about it, :class:`AttackInfo`): every public module here (no leading underscore) is imported
 automatically, and the shared property tests iterate :func:`list_attacks`. Such a module
 should validate with ``_common.check_attack_inputs`` (up front) and
 ``_common.check_logits_and_labels`` (first forward), run inside ``attack_mode(model)`` and
@@ -27,7 +28,16 @@ from nofrost.attacks._common import (
     project_linf,
     random_targets,
 )
-from nofrost.attacks._registry import ATTACKS, Attack, get, list_attacks, register_attack
+from nofrost.attacks._registry import (
+    ATTACKS,
+    KINDS,
+    Attack,
+    AttackInfo,
+    attack_info,
+    get,
+    list_attacks,
+    register_attack,
+)
 from nofrost.attacks.pgd import default_step_size, pgd_attack, pgd_targeted_attack
 
 
@@ -42,7 +52,10 @@ _import_attack_modules()
 
 __all__ = [
     "ATTACKS",
+    "KINDS",
     "Attack",
+    "AttackInfo",
+    "attack_info",
     "attack_mode",
     "autocast",
     "default_step_size",

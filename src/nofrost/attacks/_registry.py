@@ -6,6 +6,7 @@ Kept in its own module (not in ``__init__``) so attack modules can import
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable, Protocol, TypeVar
 
 from torch import Tensor, nn
@@ -30,21 +31,64 @@ class Attack(Protocol):
 
 ATTACKS: Registry[Callable[..., Tensor]] = Registry("attack")
 
+#: What an attack can be: it reads gradients, only queries outputs, or runs other attacks.
+KINDS = ("white-box", "black-box", "ensemble")
+
+
+@dataclass(frozen=True)
+class AttackInfo:
+    """What the suites, the tables and the audit know about an attack, declared where it is
+    registered.
+
+    ``kind``: ``"white-box"`` (uses gradients), ``"black-box"`` (only the model's outputs; the
+    audit checks that none is stronger than the white-box attacks) or ``"ensemble"``.
+    ``display``: the short column header (``"PGD"``). ``budget``: the option holding the
+    attack's budget (``"steps"``, ``"queries"``), shown in the header (``PGD-20``) unless it
+    equals ``paper_budget``, the NoFrost paper's value for that attack.
+    """
+
+    name: str
+    kind: str
+    display: str
+    budget: str | None = None
+    paper_budget: int | None = None
+
+
+ATTACK_INFO: dict[str, AttackInfo] = {}
+
 F = TypeVar("F", bound=Callable[..., Tensor])
 
 
-def register_attack(name: str) -> Callable[[F], F]:
-    """Decorator that registers an attack under ``name`` (one small module per attack).
+def register_attack(
+    name: str,
+    *,
+    kind: str = "white-box",
+    display: str | None = None,
+    budget: str | None = "steps",
+    paper_budget: int | None = None,
+) -> Callable[[F], F]:
+    """Decorator that registers an attack under ``name`` (one small module per attack), with
+    its :class:`AttackInfo` (``display`` defaults to the name in capitals).
 
     The decorated function is returned unchanged (with its signature), so it can also be
     imported and called directly. Registering a name twice raises ValueError.
     """
+    if kind not in KINDS:
+        raise ValueError(f"attack {name!r}: kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    info = AttackInfo(name, kind, display or name.upper(), budget, paper_budget)
 
     def decorator(fn: F) -> F:
         ATTACKS.register(name)(fn)
+        ATTACK_INFO[name] = info
         return fn
 
     return decorator
+
+
+def attack_info(name: str) -> AttackInfo:
+    """The :class:`AttackInfo` of registered attack ``name`` (ValueError listing them if unknown)."""
+    ATTACKS.get(name)
+    return ATTACK_INFO[name]
 
 
 def get(name: str) -> Attack:

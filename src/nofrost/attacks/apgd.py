@@ -576,14 +576,14 @@ def _apgd_on(loss: str, doc: str):
 
     attack.__name__ = attack.__qualname__ = f"apgd_{loss}_attack"
     attack.__doc__ = doc
-    return register_attack(f"apgd-{loss}")(attack)
+    return register_attack(f"apgd-{loss}", display=f"APGD-{loss.upper()}", paper_budget=20)(attack)
 
 
 apgd_ce_attack = _apgd_on("ce", "APGD on the cross-entropy loss; see :func:`apgd_attack`.")
 apgd_dlr_attack = _apgd_on("dlr", "APGD on the DLR loss (needs ≥ 3 classes); see :func:`apgd_attack`.")
 
 
-@register_attack("apgd-t")
+@register_attack("apgd-t", display="APGD-T", paper_budget=20)
 def apgd_targeted_attack(
     model: nn.Module,
     x: Tensor,

@@ -487,7 +487,7 @@ def run_autoattack(
     return x_adv, per_attack
 
 
-@register_attack("autoattack")
+@register_attack("autoattack", kind="ensemble", display="AA", budget=None)
 def autoattack(
     model: nn.Module,
     x: Tensor,

@@ -23,7 +23,7 @@ from nofrost.attacks.pgd import pgd_attack
 __all__ = ["bim_attack"]
 
 
-@register_attack("bim")
+@register_attack("bim", display="BIM")
 def bim_attack(
     model: nn.Module,
     x: Tensor,

@@ -46,7 +46,7 @@ def cw_margin(logits: Tensor, y: Tensor, confidence: float = 50.0) -> Tensor:
     return (true - other).clamp(min=-confidence)
 
 
-@register_attack("cw-linf")
+@register_attack("cw-linf", display="CW∞", paper_budget=20)
 def cw_linf_attack(
     model: nn.Module,
     x: Tensor,

@@ -254,7 +254,7 @@ def check_fab_params(alpha_max: object, eta: object, beta: object) -> tuple[floa
     )
 
 
-@register_attack("fab-t")
+@register_attack("fab-t", display="FAB-T", paper_budget=20)
 def fab_targeted_attack(
     model: nn.Module,
     x: Tensor,

@@ -41,7 +41,7 @@ from nofrost.attacks.pgd import default_step_size
 __all__ = ["mifgsm_attack"]
 
 
-@register_attack("mifgsm")
+@register_attack("mifgsm", display="MIA", paper_budget=20)
 def mifgsm_attack(
     model: nn.Module,
     x: Tensor,

@@ -53,7 +53,7 @@ def default_step_size(eps: float, steps: int) -> float:
     return min(1.25 * eps, eps + 4 / 255) / steps
 
 
-@register_attack("pgd")
+@register_attack("pgd", display="PGD")
 def pgd_attack(
     model: nn.Module,
     x: Tensor,
@@ -184,7 +184,7 @@ def pgd_attack(
     return best
 
 
-@register_attack("pgd-t")
+@register_attack("pgd-t", display="PGD^T")
 def pgd_targeted_attack(
     model: nn.Module,
     x: Tensor,

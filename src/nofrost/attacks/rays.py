@@ -59,7 +59,7 @@ def _check_tol(tol: object) -> float:
     return value
 
 
-@register_attack("rays")
+@register_attack("rays", kind="black-box", display="RayS", budget="queries", paper_budget=400)
 def rays_attack(
     model: nn.Module,
     x: Tensor,

@@ -89,7 +89,7 @@ def _randint(
     return torch.randint(0, high, shape, generator=generator, device=draw_on).to(device)
 
 
-@register_attack("square")
+@register_attack("square", kind="black-box", display="Square", budget="queries")
 def square_attack(
     model: nn.Module,
     x: Tensor,

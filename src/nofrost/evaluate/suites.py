@@ -29,18 +29,21 @@ A suite is a name that expands into attack specs (``"name:key=value"`` strings, 
 specs; :func:`column_group` and :func:`display_name` place each spec in the paper's table
 layout ``clean | white-box | black-box | AA`` under a short header such as ``PGD-20``.
 
-This module only manipulates names: it neither imports the attacks nor checks that they are
-registered (that happens when the specs are parsed), so suites may name attacks that other
-modules provide.
+Suites only name attacks (they are checked when the specs are parsed); groups and headers
+come from each attack's registered :class:`~nofrost.attacks.AttackInfo` (its kind, display
+name and budget option), so a new attack is placed correctly without touching this module.
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nofrost.evaluate.specs import EVALUATION_DEFAULTS, parse_spec
+
+if TYPE_CHECKING:
+    from nofrost.attacks import AttackInfo
 
 __all__ = [
     "GROUPS",
@@ -66,27 +69,9 @@ SUITES: dict[str, tuple[str, ...]] = {
     "strong": ("autoattack:version=standard",),
 }
 
-# Column groups in the order of the paper's tables.
+# Column groups in the order of the paper's tables; an attack's group is its registered kind.
 GROUPS: tuple[str, ...] = ("clean", "white-box", "black-box", "AutoAttack")
-
-_BLACK_BOX = frozenset({"square", "rays"})
-_AUTOATTACK = frozenset({"autoattack"})
-
-# name -> (short name, the budget key shown in the header, the paper's budget: shown only if
-# the spec's budget differs; None: always shown)
-_DISPLAY: dict[str, tuple[str, str | None, int | None]] = {
-    "pgd": ("PGD", "steps", None),
-    "pgd-t": ("PGD^T", "steps", None),
-    "bim": ("BIM", "steps", None),
-    "apgd-ce": ("APGD-CE", "steps", 20),
-    "apgd-dlr": ("APGD-DLR", "steps", 20),
-    "apgd-t": ("APGD-T", "steps", 20),
-    "fab-t": ("FAB-T", "steps", 20),
-    "mifgsm": ("MIA", "steps", 20),
-    "cw-linf": ("CW∞", "steps", 20),
-    "rays": ("RayS", "queries", 400),
-    "square": ("Square", "queries", None),
-}
+_GROUP_OF_KIND = {"white-box": "white-box", "black-box": "black-box", "ensemble": "AutoAttack"}
 
 
 def list_suites() -> list[str]:
@@ -129,6 +114,13 @@ def _split(spec: Any) -> tuple[str, dict[str, Any]]:
     return parsed.name, dict(parsed.kwargs)
 
 
+def _info(name: str) -> AttackInfo | None:
+    """The registered attack's metadata (None for names no attack is registered under)."""
+    from nofrost import attacks
+
+    return attacks.attack_info(name) if name in attacks.list_attacks() else None
+
+
 def _resolved(name: str, kwargs: dict[str, Any], key: str) -> Any:
     """The value of ``key`` the attack runs with: the spec's, the evaluation default, or the
     attack function's own default (None if the attack is not registered or has no such
@@ -148,19 +140,14 @@ def _resolved(name: str, kwargs: dict[str, Any], key: str) -> Any:
 
 
 def column_group(spec: Any) -> str:
-    """The paper-table group of a spec: ``"white-box"``, ``"black-box"`` or ``"AutoAttack"``.
-
-    ``square`` and ``rays`` are black-box, ``autoattack`` is its own group, ``clean`` is
-    ``"clean"``, and every other attack (PGD, APGD, MIA, CW, …) is white-box.
-    """
+    """The paper-table group of a spec: ``"clean"``, ``"white-box"``, ``"black-box"`` or
+    ``"AutoAttack"`` (an ensemble), from the attack's registered kind; unregistered names are
+    white-box."""
     name, _ = _split(spec)
     if name == "clean":
         return "clean"
-    if name in _BLACK_BOX:
-        return "black-box"
-    if name in _AUTOATTACK:
-        return "AutoAttack"
-    return "white-box"
+    info = _info(name)
+    return _GROUP_OF_KIND[info.kind] if info is not None else "white-box"
 
 
 def display_name(spec: Any) -> str:
@@ -174,15 +161,16 @@ def display_name(spec: Any) -> str:
     name, kwargs = _split(spec)
     if name == "clean":
         return "clean"
-    if name == "autoattack":
-        version = _resolved(name, kwargs, "version") or "standard"
-        return "AA" if version == "standard" else f"AA-{version}"
-    if name not in _DISPLAY:
+    info = _info(name)
+    if info is None:
         return ":".join([name, *(f"{k}={v}" for k, v in kwargs.items())])
-    short, budget_key, paper_budget = _DISPLAY[name]
-    if budget_key is not None:
-        budget = _resolved(name, kwargs, budget_key)
-        if budget is not None and (paper_budget is None or budget != paper_budget):
+    short = info.display
+    version = kwargs.get("version")  # an ensemble's non-default version: AA-fast
+    if version is not None and version != _resolved(name, {}, "version"):
+        short = f"{short}-{version}"
+    if info.budget is not None:
+        budget = _resolved(name, kwargs, info.budget)
+        if budget is not None and (info.paper_budget is None or budget != info.paper_budget):
             short = f"{short}-{budget}"
     restarts = kwargs.get("restarts")
     if isinstance(restarts, int) and restarts > 1:
