@@ -28,11 +28,11 @@ from nofrost.attacks._common import (
     check_positive_int,
     check_precision,
     check_step_size,
-    input_gradient,
     linf_bounds,
     uniform_like,
 )
 from nofrost.attacks._registry import register_attack
+from nofrost.attacks._sign_pgd import sign_gradient_ascent
 from nofrost.attacks.pgd import default_step_size
 
 __all__ = ["cw_linf_attack", "cw_margin"]
@@ -88,21 +88,13 @@ def cw_linf_attack(
     lo, hi = linf_bounds(x0, eps)
 
     with attack_mode(model, train_mode=train_mode), torch.enable_grad():
-        precision_ctx = autocast(precision, x0.device)
-        checked = num_classes is not None
-        if random_start:
-            x_adv = torch.clamp(x0 + uniform_like(x0, -eps, eps, generator), min=lo, max=hi)
-        else:
-            x_adv = x0.clone()
-        for _ in range(steps):  # hot loop: no host synchronisation below
-            x_adv.requires_grad_(True)
-            with precision_ctx:
-                logits = model(x_adv)
-            if not checked:  # before the gather below, which would fail on bad labels
-                check_logits_and_labels(logits, y)
-                checked = True
-            loss = cw_margin(logits, y, confidence).sum()
-            grad = input_gradient(loss, x_adv)
+        start = torch.clamp(x0 + uniform_like(x0, -eps, eps, generator), min=lo, max=hi) if random_start else x0
+        x_adv, _ = sign_gradient_ascent(
+            model, start, lo, hi,
             # Descend on the margin (push the true logit below the best other one).
-            x_adv = torch.clamp(x_adv.detach() - step_size * grad.sign(), min=lo, max=hi)
-    return x_adv.detach()
+            lambda logits: -cw_margin(logits, y, confidence).sum(),
+            steps=steps, step_size=step_size, precision_ctx=autocast(precision, x0.device),
+            # before the margin's gather, which would fail on bad labels
+            on_first_logits=None if num_classes is not None else (lambda logits: check_logits_and_labels(logits, y)),
+        )  # fmt: skip
+    return x_adv

@@ -32,10 +32,10 @@ from nofrost.attacks._common import (
     check_positive_int,
     check_precision,
     check_step_size,
-    input_gradient,
     linf_bounds,
 )
 from nofrost.attacks._registry import register_attack
+from nofrost.attacks._sign_pgd import sign_gradient_ascent
 from nofrost.attacks.pgd import default_step_size
 
 __all__ = ["mifgsm_attack"]
@@ -85,24 +85,11 @@ def mifgsm_attack(
     if x0.shape[0] == 0:
         return x0.clone()
     lo, hi = linf_bounds(x0, eps)
-    shape = (-1,) + (1,) * (x0.dim() - 1)
 
     with attack_mode(model, train_mode=train_mode), torch.enable_grad():
-        precision_ctx = autocast(precision, x0.device)
-        checked = num_classes is not None
-        x_adv = x0.clone()
-        velocity = torch.zeros_like(x0)
-        for _ in range(steps):  # hot loop: no host synchronisation below
-            x_adv.requires_grad_(True)
-            with precision_ctx:
-                logits = model(x_adv)
-            if not checked:
-                check_logits_and_labels(logits, y)
-                checked = True
-            loss = F.cross_entropy(logits.float(), y, reduction="sum")
-            grad = input_gradient(loss, x_adv)
-            # Per-example ℓ1 normalisation; an all-zero gradient stays zero (no 0/0).
-            l1 = grad.abs().flatten(1).sum(1).clamp_min(torch.finfo(grad.dtype).tiny)
-            velocity = decay * velocity + grad / l1.view(shape)
-            x_adv = torch.clamp(x_adv.detach() + step_size * velocity.sign(), min=lo, max=hi)
-    return x_adv.detach()
+        x_adv, _ = sign_gradient_ascent(
+            model, x0, lo, hi, lambda logits: F.cross_entropy(logits.float(), y, reduction="sum"),
+            steps=steps, step_size=step_size, precision_ctx=autocast(precision, x0.device), momentum=decay,
+            on_first_logits=None if num_classes is not None else (lambda logits: check_logits_and_labels(logits, y)),
+        )  # fmt: skip
+    return x_adv

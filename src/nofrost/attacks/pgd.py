@@ -34,12 +34,12 @@ from nofrost.attacks._common import (
     check_precision,
     check_same_device,
     check_step_size,
-    input_gradient,
     linf_bounds,
     random_targets,
     uniform_like,
 )
 from nofrost.attacks._registry import register_attack
+from nofrost.attacks._sign_pgd import sign_gradient_ascent
 
 __all__ = ["default_step_size", "pgd_attack", "pgd_targeted_attack"]
 
@@ -124,7 +124,6 @@ def pgd_attack(
     if n == 0:
         return x0.clone()
     lo, hi = linf_bounds(x0, eps)  # the projection in the loop is then one clamp
-    signed_step = -step_size if targeted else step_size  # descend to the target, ascend on y
 
     with attack_mode(model, train_mode=train_mode), torch.enable_grad():
         precision_ctx = autocast(precision, x0.device)
@@ -140,28 +139,26 @@ def pgd_attack(
             checked = True
         assert labels is not None
 
+        sign = -1.0 if targeted else 1.0  # descend to the target, ascend on y
+
+        def objective(logits: Tensor) -> Tensor:
+            # fp32 loss even under bf16 autocast; "sum" keeps per-image gradients
+            # independent of the batch size (only their sign is used anyway).
+            return sign * F.cross_entropy(logits.float(), labels, reduction="sum")
+
         best: Tensor | None = None
         found: Tensor | None = None
         for restart in range(restarts):
             if random_start:
-                x_adv = torch.clamp(x0 + uniform_like(x0, -eps, eps, generator), min=lo, max=hi)
+                start = torch.clamp(x0 + uniform_like(x0, -eps, eps, generator), min=lo, max=hi)
             else:
-                x_adv = x0.clone()
-
-            for _ in range(steps):  # hot loop: no host synchronisation below
-                x_adv.requires_grad_(True)
-                with precision_ctx:
-                    logits = model(x_adv)
-                if not checked:  # first forward only: check labels against the logits' width
-                    check_logits_and_labels(logits, y, target)
-                    checked = True
-                # fp32 loss even under bf16 autocast; "sum" keeps per-image gradients
-                # independent of the batch size (only their sign is used anyway).
-                loss = F.cross_entropy(logits.float(), labels, reduction="sum")
-                grad = input_gradient(loss, x_adv)
-                x_adv = torch.clamp(x_adv.detach() + signed_step * grad.sign(), min=lo, max=hi)
-
-            x_adv = x_adv.detach()
+                start = x0
+            x_adv, _ = sign_gradient_ascent(
+                model, start, lo, hi, objective, steps=steps, step_size=step_size, precision_ctx=precision_ctx,
+                # first forward only: check the labels against the logits' width
+                on_first_logits=None if checked else (lambda logits: check_logits_and_labels(logits, y, target)),
+            )
+            checked = True
             if restarts == 1:
                 return x_adv
 

@@ -20,7 +20,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nofrost.attacks import attack_mode, autocast, linf_bounds
-from nofrost.attacks._common import check_attack_inputs, check_positive_int, check_step_size, input_gradient, uniform_like
+from nofrost.attacks._common import check_attack_inputs, check_positive_int, check_step_size, uniform_like
+from nofrost.attacks._sign_pgd import sign_gradient_ascent
 from nofrost.attacks.pgd import default_step_size
 
 STARTS = ("uniform", "normal", "none")
@@ -92,9 +93,6 @@ def inner_pgd(
     if n == 0:
         return x0.clone(), steps_taken
     lo, hi = linf_bounds(x0, eps)
-    active = torch.ones(n, dtype=torch.bool, device=x0.device)
-    budget = torch.full((n,), tau if tau is not None else 0, dtype=torch.long, device=x0.device)
-    expand = (-1,) + (1,) * (x0.dim() - 1)
 
     with attack_mode(model, train_mode=train_mode), torch.enable_grad():
         precision_ctx = autocast(precision, x0.device)
@@ -103,31 +101,21 @@ def inner_pgd(
             with torch.no_grad(), precision_ctx:
                 target = model(x0).float()
         if start == "uniform":
-            x_adv = torch.clamp(x0 + uniform_like(x0, -eps, eps, generator), min=lo, max=hi)
+            x_start = torch.clamp(x0 + uniform_like(x0, -eps, eps, generator), min=lo, max=hi)
         elif start == "normal":
             noise = torch.randn(x0.shape, generator=generator, dtype=x0.dtype,
                                 device=generator.device if generator is not None else x0.device)
-            x_adv = torch.clamp(x0 + NORMAL_START_STD * noise.to(x0.device), min=lo, max=hi)
+            x_start = torch.clamp(x0 + NORMAL_START_STD * noise.to(x0.device), min=lo, max=hi)
         else:
-            x_adv = x0.clone()
+            x_start = x0
 
-        for _ in range(steps):
-            x_adv.requires_grad_(True)
-            with precision_ctx:
-                logits = model(x_adv).float()
-            if tau is not None:
-                wrong = logits.argmax(dim=1) != y
-                active = active & ~(wrong & (budget == 0))
-                budget = budget - (active & wrong).long()
-                if not bool(active.any()):  # one sync per step: FAT's saving is stopping early
-                    break
+        def objective(logits: Tensor) -> Tensor:
             if loss == "ce":
-                objective = F.cross_entropy(logits, y, reduction="sum")
-            else:
-                objective = kl_divergence(target, logits, reduction="sum")
-            grad = input_gradient(objective, x_adv)
-            stepped = torch.clamp(x_adv.detach() + step_size * grad.sign(), min=lo, max=hi)
-            x_adv = torch.where(active.view(expand), stepped, x_adv.detach())
-            steps_taken += active.long()
+                return F.cross_entropy(logits.float(), y, reduction="sum")
+            return kl_divergence(target, logits, reduction="sum")
 
-    return x_adv.detach(), steps_taken
+        # FAT's early stop costs one sync per step; its saving is stopping early.
+        return sign_gradient_ascent(
+            model, x_start, lo, hi, objective, steps=steps, step_size=step_size, precision_ctx=precision_ctx,
+            fat_tau=tau, labels=y,
+        )
