@@ -22,7 +22,8 @@ from nofrost.evaluate.audit import CHECKS, run_audit
 ASSET = Path(__file__).resolve().parents[1] / "assets" / "cifar_resnet10_sat_bn"
 N = 100
 EPS = 8 / 255
-NEW_CHECKS = {"attack-monotonicity", "black-box-vs-white-box", "large-eps", "random-noise"}
+NEW_CHECKS = {"attack-monotonicity", "black-box-vs-white-box", "large-eps", "random-noise", "output-range",
+              "dynamic-forward"}
 
 
 @pytest.fixture(scope="module")
@@ -189,3 +190,67 @@ def test_audit_leaves_model_and_rng_alone(data):
     assert all(p.grad is None for p in model.parameters())
     assert torch.equal(torch.random.get_rng_state(), state)
     assert len(result) == len(CHECKS.names())
+
+
+class Softmaxed(nn.Module):
+    """The model with a final softmax (or log-softmax): probabilities instead of logits."""
+
+    def __init__(self, base: nn.Module, log: bool):
+        super().__init__()
+        self.base, self.log = base, log
+
+    def forward(self, x):
+        z = self.base(x)
+        return z.log_softmax(1) if self.log else z.softmax(1)
+
+
+class GradientInForward(nn.Module):
+    """An "adaptive" defense: one gradient step on its own input inside the forward."""
+
+    def __init__(self, base: nn.Module):
+        super().__init__()
+        self.base = base
+
+    def forward(self, x):
+        with torch.enable_grad():
+            probe = x.detach().requires_grad_(True)
+            (grad,) = torch.autograd.grad(self.base(probe).logsumexp(1).sum(), probe)
+        return self.base((x - 0.01 * grad.sign()).clamp(0, 1))
+
+
+class CallCounter(nn.Module):
+    """A forward that depends on how often it ran: a counter buffer shifts the logits."""
+
+    def __init__(self, base: nn.Module):
+        super().__init__()
+        self.base = base
+        self.register_buffer("calls", torch.zeros(()))
+
+    def forward(self, x):
+        self.calls += 1
+        return self.base(x) + 0.1 * self.calls
+
+
+@pytest.mark.parametrize("log", [False, True])
+def test_probabilities_instead_of_logits_fail_the_output_range_check(healthy, data, log):
+    x, y = batch_of(data)
+    check = CHECKS.get("output-range")(Softmaxed(healthy, log), (x[:32], y[:32]), {"eps": EPS, "attacks": {}})
+    assert not check["passed"] and ("log-probabilities" if log else "probabilities (rows") in check["detail"]
+    assert CHECKS.get("output-range")(healthy, (x[:32], y[:32]), {"eps": EPS})["passed"]
+
+
+def test_a_forward_that_computes_gradients_or_counts_calls_fails(healthy, data):
+    x, y = batch_of(data)
+    batch = (x[:32], y[:32])
+    adaptive = CHECKS.get("dynamic-forward")(GradientInForward(healthy), batch, {"eps": EPS})
+    assert not adaptive["passed"] and "the forward computes gradients (torch grad())" in adaptive["detail"]
+    counter = CallCounter(healthy)
+    counted = CHECKS.get("dynamic-forward")(counter, batch, {"eps": EPS})
+    assert not counted["passed"] and "changes the model's state (calls)" in counted["detail"]
+    assert "two calls with the same random draws differ" in counted["detail"]
+    assert float(counter.calls) == 0  # the check put the state back
+    # Randomness alone (dropout in train mode, the same draws twice) is not a dynamic forward.
+    randomized = InputDropout(healthy).train()
+    healthy.eval()
+    assert CHECKS.get("dynamic-forward")(randomized, batch, {"eps": EPS})["passed"]
+    assert CHECKS.get("dynamic-forward")(healthy, batch, {"eps": EPS})["passed"]

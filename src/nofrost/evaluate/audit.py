@@ -12,7 +12,10 @@ Security", ICML 2018):
 * ``large-eps``: at ε = 0.5 PGD must bring accuracy to (near) zero;
 * ``input-gradients``: input gradients are finite and non-zero;
 * ``random-noise``: uniform noise in the ε-ball must not hurt more than the attacks;
-* ``deterministic-logits``: the model gives the same logits twice.
+* ``deterministic-logits``: the model gives the same logits twice;
+* ``output-range``: the model returns logits, not probabilities or log-probabilities;
+* ``dynamic-forward``: the forward computes no gradients, changes no state, and gives the same
+  output on every call for the same random draws.
 
 The checks that run attacks use the first :data:`AUDIT_EXAMPLES` clean-correct examples of
 the batch and small budgets, so the whole audit costs a few seconds for a small CIFAR model
@@ -23,6 +26,7 @@ global RNG is untouched).
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any, Callable
 
 import torch
@@ -288,4 +292,89 @@ def random_noise(model: nn.Module, batch: tuple[Tensor, Tensor], result: dict[st
         "attack that does not run on the model's real inputs). Treat the attack accuracies as "
         "invalid; check input-gradients and large-eps, and run black-box attacks "
         "(nofrost evaluate MODEL --data DATA --attacks square:queries=1000,rays:queries=1000).",
+    )
+
+
+@CHECKS.register("output-range")
+def output_range(model: nn.Module, batch: tuple[Tensor, Tensor], result: dict[str, Any]) -> dict[str, Any]:
+    """The model must return logits, not probabilities or log-probabilities.
+
+    Attacks put a softmax on top of the outputs (cross-entropy, DLR): on probabilities that
+    softmax is nearly flat and the gradients nearly vanish, so every attack is weakened (the
+    official AutoAttack code warns about the same thing in ``checks.check_range_output``).
+    """
+    name = "output-range"
+    x, _ = _pool(batch)
+    with attack_mode(model), torch.no_grad():
+        out = model(x).float()
+    if out.shape[1] < 2:
+        return _entry(name, True, "skipped: fewer than 2 outputs")
+    probabilities = bool(((out >= 0) & (out <= 1)).all()) and bool(((out.sum(1) - 1).abs() < 1e-3).all())
+    log_probabilities = bool((out <= 0).all()) and bool((out.logsumexp(1).abs() < 1e-3).all())
+    if not (probabilities or log_probabilities):
+        return _entry(name, True, "the model returns logits (outputs are neither probabilities nor log-probabilities)")
+    kind = "probabilities (rows in [0, 1] summing to 1)" if probabilities else "log-probabilities (rows whose exp sums to 1)"
+    return _entry(
+        name,
+        False,
+        f"the model returns {kind}, not logits: the attacks' losses apply a softmax of their own, "
+        "which on these outputs is nearly flat, so the gradients nearly vanish and every attack is "
+        "weaker than it should be. Remove the final softmax/log-softmax from the model's forward "
+        "(or wrap it to return logits) and evaluate again.",
+    )
+
+
+_GRADIENT_CALLS = {("grad", "autograd/__init__.py"), ("backward", "autograd/__init__.py"), ("backward", "_tensor.py")}
+
+
+@CHECKS.register("dynamic-forward")
+def dynamic_forward(model: nn.Module, batch: tuple[Tensor, Tensor], result: dict[str, Any]) -> dict[str, Any]:
+    """The forward must be a fixed function: no gradients computed inside it, no state it
+    changes, the same output on every call (for the same random draws).
+
+    A forward that runs its own backward pass (an "adaptive" defense) or that depends on how
+    often it was called (a counter, running statistics in train mode) is not the function the
+    attacks differentiate, so their accuracies mean little (after the official AutoAttack
+    code's ``checks.check_dynamic``).
+    """
+    name = "dynamic-forward"
+    x = _pool(batch)[0][:8]
+    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    gradient_calls: list[str] = []
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        code = frame.f_code
+        if event == "call" and any(code.co_name == fn and code.co_filename.endswith(f) for fn, f in _GRADIENT_CALLS):
+            gradient_calls.append(f"torch {code.co_name}()")
+
+    outputs = []
+    previous = sys.getprofile()
+    sys.setprofile(profile)
+    try:
+        for _ in range(2):
+            with torch.random.fork_rng(devices=[]), torch.no_grad():
+                torch.manual_seed(0)  # the same random draws: only the model's own state differs
+                outputs.append(model(x).float())
+    finally:
+        sys.setprofile(previous)
+    changed = sorted(k for k, v in model.state_dict().items() if not torch.equal(v, state[k]))
+    model.load_state_dict(state)  # leave the model as it was given
+    gap = (outputs[0] - outputs[1]).abs().max().item()
+    problems = []
+    if gradient_calls:
+        problems.append(f"the forward computes gradients ({', '.join(sorted(set(gradient_calls)))})")
+    if changed:
+        problems.append(f"the forward changes the model's state ({', '.join(changed[:3])}{', ...' if len(changed) > 3 else ''})")
+    if gap > 1e-4 * max(1.0, outputs[0].abs().max().item()):
+        problems.append(f"two calls with the same random draws differ by up to {gap:.3g}")
+    if not problems:
+        return _entry(name, True, "the forward is a fixed function of its input (no gradients, no state changes)")
+    return _entry(
+        name,
+        False,
+        f"{'; '.join(problems)}. Attacks differentiate one fixed function; a forward that adapts "
+        "to its input's gradient or to how often it is called is not one, so these accuracies "
+        "cannot be trusted. Evaluate in eval mode (model.eval()) without the adaptive part, or "
+        "attack the whole defense adaptively (Tramer et al., 2020); black-box attacks give an "
+        "upper bound meanwhile (nofrost evaluate MODEL --data DATA --attacks square:queries=5000).",
     )
