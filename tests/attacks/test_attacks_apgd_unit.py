@@ -426,3 +426,26 @@ def test_run_autoattack_edge_cases():
         run_autoattack(model, x, y, EPS, version="fast", seed=1.5)
     with pytest.raises(ValueError, match="batch_size"):
         run_autoattack(model, x, y, EPS, version="fast", batch_size=0)
+
+
+@pytest.mark.parametrize("name", ["pgd", "apgd-ce", "apgd-dlr", "mifgsm", "cw-linf"])
+def test_eot_on_a_deterministic_model_is_the_plain_attack(name):
+    # The mean of identical gradients has the same sign: the same steps, bit for bit.
+    model = CountingMLP(dtype=torch.float64)
+    x, y = data(16, dtype=torch.float64)
+    kwargs = {"steps": 5} | ({"generator": gen(2)} if name != "mifgsm" else {})
+    plain = get(name)(model, x, y, EPS, **kwargs)
+    kwargs = {"steps": 5} | ({"generator": gen(2)} if name != "mifgsm" else {})
+    calls = model.calls
+    eot = get(name)(model, x, y, EPS, eot_iter=3, **kwargs)
+    assert torch.equal(plain, eot)
+    with pytest.raises(ValueError, match="eot_iter"):
+        get(name)(model, x, y, EPS, eot_iter=0)
+    assert model.calls > calls  # it ran
+
+
+def test_rand_version_is_apgd_with_eot_as_the_official_code():
+    assert autoattack_plan("rand") == [("apgd-ce", {"eot_iter": 20}), ("apgd-dlr", {"eot_iter": 20})]
+    assert autoattack_plan("rand", steps=10)[0][1] == {"eot_iter": 20, "steps": 10}
+    with pytest.raises(ValueError, match="eot_iter"):
+        autoattack_plan("rand", attack_kwargs={"apgd-ce": {"eot_iter": 0}})

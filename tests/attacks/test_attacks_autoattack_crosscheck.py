@@ -148,3 +148,41 @@ def test_fab_t_breaks_within_eps_only(real):
     with torch.no_grad():
         clean = float((model(x).argmax(1) == y).float().mean())
     assert robust_accuracy(model, x, x_adv, y) < clean - 0.05
+
+
+class NoisyInput(torch.nn.Module):
+    """A randomized model: Gaussian noise (σ = 8/255) on the input before the real model."""
+
+    def __init__(self, base: torch.nn.Module):
+        super().__init__()
+        self.base = base
+
+    def forward(self, x):
+        return self.base((x + (8 / 255) * torch.randn_like(x)).clamp(0, 1))
+
+
+def test_rand_version_with_eot_agrees_with_the_official_code(real):
+    # Both sides: APGD-CE then APGD-DLR, 10 steps, gradients averaged over 4 draws per step.
+    base, x, y = real
+    model = NoisyInput(base).eval()
+    n, eot, steps = 100, 4, 10
+    x, y = x[:n], y[:n]
+
+    def noisy_accuracy(x_adv):
+        with torch.random.fork_rng():
+            torch.manual_seed(0)  # the same noise draws for both sides' points
+            return robust_accuracy(model, x[:n], x_adv, y)
+
+    with torch.random.fork_rng():
+        torch.manual_seed(1)
+        x_ours, _ = run_autoattack(model, x, y, EPS, version="rand", steps=steps, seed=0,
+                                   attack_kwargs={"apgd-ce": {"eot_iter": eot}, "apgd-dlr": {"eot_iter": eot}})
+    adversary = AutoAttack(model, version="rand", eps=EPS, seed=0, device="cpu")
+    adversary.apgd.n_iter, adversary.apgd.eot_iter = steps, eot
+    adversary.logger.disabled = True
+    with torch.random.fork_rng():
+        x_official, _ = adversary.run_standard_evaluation(x, y, batch_size=n)
+    ours, official = noisy_accuracy(x_ours), noisy_accuracy(x_official)
+    print(f"autoattack rand (EOT {eot}, {steps} steps): ours {ours:.3f} official {official:.3f}")
+    assert abs(ours - official) <= 2 * TOLERANCE + 1e-9  # the noisy model's own randomness adds spread
+    assert ours < noisy_accuracy(x) - 0.05  # it is an attack

@@ -41,12 +41,15 @@ def sign_gradient_ascent(
     fat_tau: int | None = None,
     labels: Tensor | None = None,
     on_first_logits: Callable[[Tensor], None] | None = None,
+    eot_iter: int = 1,
 ) -> tuple[Tensor, Tensor]:
     """Run the loop from ``start`` (inside the ε-ball); returns ``(x_adv, steps_taken)``.
 
     ``labels`` are needed by ``fat_tau`` (misclassified means argmax ≠ label);
     ``on_first_logits`` sees the logits of the first forward pass (to validate the labels
-    against their width before the objective indexes with them).
+    against their width before the objective indexes with them). ``eot_iter`` > 1 averages each
+    step's gradient over that many forward/backward passes (Expectation over Transformation,
+    Athalye et al. 2018, for randomized models).
     """
     precision_ctx = precision_ctx if precision_ctx is not None else contextlib.nullcontext()
     x_adv = start.detach()
@@ -70,6 +73,11 @@ def sign_gradient_ascent(
             if not bool(active.any()):
                 break
         grad = input_gradient(objective(logits), x_adv)
+        for _ in range(eot_iter - 1):
+            with precision_ctx:
+                grad = grad + input_gradient(objective(model(x_adv)), x_adv)
+        if eot_iter > 1:
+            grad = grad / eot_iter
         if velocity is not None:
             # Per-example ℓ1 normalisation; an all-zero gradient stays zero (no 0/0).
             l1 = grad.abs().flatten(1).sum(1).clamp_min(torch.finfo(grad.dtype).tiny)

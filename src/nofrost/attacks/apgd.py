@@ -224,17 +224,27 @@ def _evaluate(
     loss_fn: LossFn,
     precision_ctx,
     need_grad: bool,
+    eot_iter: int = 1,
 ) -> tuple[Tensor, Tensor, Tensor | None]:
-    """Logits, per-example loss (fp32) and, if asked, d sum(loss) / dx at ``x``."""
+    """Logits, per-example loss (fp32) and, if asked, d sum(loss) / dx at ``x``.
+
+    With ``eot_iter`` > 1 the gradient is the mean over that many forward/backward passes (EOT,
+    for randomized models); logits and loss are those of the last pass, as in the authors' code.
+    """
     if not need_grad:
         with torch.no_grad(), precision_ctx:
             logits = model(x)
         return logits, loss_fn(logits.float(), y, target), None
     xg = x.detach().requires_grad_(True)  # a separate leaf: updates of x build no graph
-    with precision_ctx:
-        logits = model(xg)
-    loss = loss_fn(logits.float(), y, target)
-    grad = input_gradient(loss.sum(), xg)
+    grad = None
+    for _ in range(eot_iter):
+        with precision_ctx:
+            logits = model(xg)
+        loss = loss_fn(logits.float(), y, target)
+        g = input_gradient(loss.sum(), xg)
+        grad = g if grad is None else grad + g
+    if eot_iter > 1:
+        grad = grad / eot_iter
     return logits.detach(), loss.detach(), grad
 
 
@@ -253,6 +263,7 @@ def _apgd_run(
     early_stop: bool,
     generator: torch.Generator | None,
     precision_ctx,
+    eot_iter: int = 1,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """One APGD run from a random start; returns ``(x_adv, fooled, best_loss)`` per row."""
     n = x0.shape[0]
@@ -267,7 +278,7 @@ def _apgd_run(
     u = u / u.flatten(1).abs().amax(dim=1).clamp_min(1e-12).view(view)
     x = torch.clamp(x0 + eps * u, min=lo, max=hi)
 
-    logits, loss, grad = _evaluate(model, x, y, target, loss_fn, precision_ctx, True)
+    logits, loss, grad = _evaluate(model, x, y, target, loss_fn, precision_ctx, True, eot_iter)
     assert grad is not None
     fooled = logits.argmax(dim=1) != y
     x_found = x  # the first misclassified iterate (meaningful where ``fooled``)
@@ -313,7 +324,7 @@ def _apgd_run(
         x = torch.clamp(x + alpha * (z - x) + (1 - alpha) * momentum, min=lo, max=hi)
 
         last = i == steps - 1  # the gradient at the last iterate would never be used
-        logits, loss, grad_new = _evaluate(model, x, y, target, loss_fn, precision_ctx, not last)
+        logits, loss, grad_new = _evaluate(model, x, y, target, loss_fn, precision_ctx, not last, eot_iter)
         wrong = logits.argmax(dim=1) != y
         x_found = torch.where((wrong & ~fooled).view(view), x, x_found)
         fooled = fooled | wrong
@@ -368,6 +379,7 @@ def apgd_on_correct(
     targets: Tensor | None = None,
     generator: torch.Generator | None = None,
     precision_ctx=None,
+    eot_iter: int = 1,
 ) -> tuple[Tensor, Tensor]:
     """APGD on examples the model classifies correctly; returns ``(x_adv, fooled)``.
 
@@ -411,6 +423,7 @@ def apgd_on_correct(
                 early_stop=early_stop,
                 generator=generator,
                 precision_ctx=precision_ctx,
+                eot_iter=eot_iter,
             )
             # Broken rows take their adversarial; the others the higher-loss point (only
             # within the first target: losses toward different targets do not compare).
@@ -442,8 +455,10 @@ def _apgd(
     generator: torch.Generator | None,
     precision: str,
     num_classes: int | None,
+    eot_iter: int = 1,
 ) -> Tensor:
     eps, num_classes = check_attack_inputs(model, x, y, eps, num_classes)
+    eot_iter = check_positive_int(eot_iter, "eot_iter")
     steps = check_positive_int(steps, "steps")
     restarts = check_positive_int(restarts, "restarts")
     rho = check_rho(rho)
@@ -490,6 +505,7 @@ def _apgd(
             targets=targets,
             generator=generator,
             precision_ctx=precision_ctx,
+            eot_iter=eot_iter,
         )
         x_adv[correct] = x_sub
     return x_adv
@@ -509,6 +525,7 @@ def apgd_attack(
     generator: torch.Generator | None = None,
     precision: str = "fp32",
     num_classes: int | None = None,
+    eot_iter: int = 1,
 ) -> Tensor:
     """Untargeted ℓ∞ APGD (Croce & Hein, ICML 2020) on the ``"ce"`` or ``"dlr"`` loss.
 
@@ -526,6 +543,8 @@ def apgd_attack(
         generator: source of the random starts, for reproducible results.
         precision: ``"fp32"`` or ``"bf16"`` forward passes (see :func:`autocast`).
         num_classes: the model's number of classes if known (checked up front).
+        eot_iter: gradients averaged over this many passes per step (Expectation over
+            Transformation, Athalye et al. 2018, for randomized models; 1: plain APGD).
 
     Returns:
         ``x_adv`` (detached), shape and dtype of ``x``, in [0, 1] and within ``eps`` of ``x``:
@@ -549,6 +568,7 @@ def apgd_attack(
         generator=generator,
         precision=precision,
         num_classes=num_classes,
+        eot_iter=eot_iter,
     )
 
 
@@ -568,10 +588,11 @@ def _apgd_on(loss: str, doc: str):
         generator: torch.Generator | None = None,
         precision: str = "fp32",
         num_classes: int | None = None,
+        eot_iter: int = 1,
     ) -> Tensor:
         return apgd_attack(
             model, x, y, eps, loss=loss, steps=steps, restarts=restarts, rho=rho, early_stop=early_stop,
-            generator=generator, precision=precision, num_classes=num_classes,
+            generator=generator, precision=precision, num_classes=num_classes, eot_iter=eot_iter,
         )
 
     attack.__name__ = attack.__qualname__ = f"apgd_{loss}_attack"
@@ -598,6 +619,7 @@ def apgd_targeted_attack(
     generator: torch.Generator | None = None,
     precision: str = "fp32",
     num_classes: int | None = None,
+    eot_iter: int = 1,
 ) -> Tensor:
     """APGD-T: APGD on the targeted DLR loss toward each of the top ``n_target_classes``.
 
@@ -623,4 +645,5 @@ def apgd_targeted_attack(
         generator=generator,
         precision=precision,
         num_classes=num_classes,
+        eot_iter=eot_iter,
     )

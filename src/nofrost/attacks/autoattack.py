@@ -17,6 +17,9 @@ Versions (``version=``):
   5,000 queries (``resc_schedule=False``), while ``nofrost.attacks.square`` always rescales.
 * ``"fast"``: APGD-CE and APGD-DLR (100 steps, 1 restart; the NoFrost paper's "AA" used 20
   steps: ``steps=20``).
+* ``"rand"``: APGD-CE and APGD-DLR with each step's gradient averaged over 20 forward/backward
+  passes (EOT, ``eot_iter=20``, 1 restart), as the official ``version='rand'``, for models
+  whose outputs are random (randomized defenses, stochastic layers).
 * ``"custom"``: ``attacks`` lists registered attack names, ``(name, kwargs)`` pairs or a
   ``{name: kwargs}`` mapping, run in that order. Any registered attack may appear; the ones
   implemented here (``apgd-ce``, ``apgd-dlr``, ``apgd-t``, ``fab-t``) reuse the clean logits
@@ -68,7 +71,7 @@ from nofrost.attacks.fab import check_fab_params, fab_on_correct, fab_targeted_a
 
 __all__ = ["VERSIONS", "autoattack", "autoattack_plan", "robust_accuracies", "run_autoattack"]
 
-VERSIONS: tuple[str, ...] = ("standard", "fast", "custom")
+VERSIONS: tuple[str, ...] = ("standard", "fast", "rand", "custom")
 
 _VERSION_PLANS: dict[str, tuple[tuple[str, dict[str, Any]], ...]] = {
     "standard": (
@@ -78,6 +81,8 @@ _VERSION_PLANS: dict[str, tuple[tuple[str, dict[str, Any]], ...]] = {
         ("square", {"queries": 5000, "p_init": 0.8}),
     ),
     "fast": (("apgd-ce", {}), ("apgd-dlr", {})),
+    # The official version='rand', for randomized models: EOT over 20 draws per step.
+    "rand": (("apgd-ce", {"eot_iter": 20}), ("apgd-dlr", {"eot_iter": 20})),
 }
 
 # Attacks implemented in this package that AutoAttack runs through their building blocks.
@@ -151,6 +156,8 @@ def _check_own_options(name: str, kwargs: dict[str, Any]) -> None:
         check_rho(kwargs["rho"])
     if "early_stop" in kwargs:
         check_bool(kwargs["early_stop"], f"{name} early_stop")
+    if "eot_iter" in kwargs:
+        check_positive_int(kwargs["eot_iter"], f"{name} eot_iter")
     if name == "fab-t":
         check_fab_params(
             kwargs.get("alpha_max", 0.1), kwargs.get("eta", 1.05), kwargs.get("beta", 0.9)
@@ -308,6 +315,7 @@ def _run_own(
             targets=targets,
             generator=generator,
             precision_ctx=precision_ctx,
+            eot_iter=options.get("eot_iter", 1),
         )
         return x_adv
     assert name == "fab-t"

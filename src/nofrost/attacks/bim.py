@@ -36,6 +36,7 @@ def bim_attack(
     precision: str = "fp32",
     train_mode: bool = False,
     num_classes: int | None = None,
+    eot_iter: int = 1,
 ) -> Tensor:
     """BIM / iterative FGSM (Kurakin et al., 2017): PGD from the clean image; returns ``x_adv``.
 
@@ -48,6 +49,7 @@ def bim_attack(
         precision: ``"fp32"`` or ``"bf16"`` forward passes.
         train_mode: keep the model's train/eval modes instead of eval mode.
         num_classes: the model's number of classes if known (validates the labels up front).
+        eot_iter: gradients averaged over this many passes per step (EOT, for randomized models).
     """
     # pgd_attack validates everything up front (eps, images, labels, steps, step_size, ...).
     return pgd_attack(
@@ -63,4 +65,5 @@ def bim_attack(
         precision=precision,
         train_mode=train_mode,
         num_classes=num_classes,
+        eot_iter=eot_iter,
     )

@@ -61,6 +61,7 @@ def cw_linf_attack(
     precision: str = "fp32",
     train_mode: bool = False,
     num_classes: int | None = None,
+    eot_iter: int = 1,
 ) -> Tensor:
     """ℓ∞ PGD on the Carlini–Wagner margin loss; returns ``x_adv``.
 
@@ -74,11 +75,13 @@ def cw_linf_attack(
         precision: ``"fp32"`` or ``"bf16"`` forward passes (the loss is computed in fp32).
         train_mode: keep the model's train/eval modes instead of eval mode.
         num_classes: the model's number of classes if known (validates the labels up front).
+        eot_iter: gradients averaged over this many passes per step (EOT, for randomized models).
     """
     eps, num_classes = check_attack_inputs(model, x, y, eps, num_classes)
     steps = check_positive_int(steps, "steps")
     step_size = default_step_size(eps, steps) if step_size is None else check_step_size(step_size)
     confidence = check_non_negative(confidence, "confidence (κ)")
+    eot_iter = check_positive_int(eot_iter, "eot_iter")
     check_precision(precision)
     check_generator(generator)
 
@@ -93,7 +96,7 @@ def cw_linf_attack(
             model, start, lo, hi,
             # Descend on the margin (push the true logit below the best other one).
             lambda logits: -cw_margin(logits, y, confidence).sum(),
-            steps=steps, step_size=step_size, precision_ctx=autocast(precision, x0.device),
+            steps=steps, step_size=step_size, precision_ctx=autocast(precision, x0.device), eot_iter=eot_iter,
             # before the margin's gather, which would fail on bad labels
             on_first_logits=None if num_classes is not None else (lambda logits: check_logits_and_labels(logits, y)),
         )  # fmt: skip

@@ -55,6 +55,7 @@ def mifgsm_attack(
     precision: str = "fp32",
     train_mode: bool = False,
     num_classes: int | None = None,
+    eot_iter: int = 1,
 ) -> Tensor:
     """MI-FGSM (Dong et al., CVPR 2018); returns ``x_adv``.
 
@@ -68,9 +69,11 @@ def mifgsm_attack(
         precision: ``"fp32"`` or ``"bf16"`` forward passes (the loss is computed in fp32).
         train_mode: keep the model's train/eval modes instead of eval mode.
         num_classes: the model's number of classes if known (validates the labels up front).
+        eot_iter: gradients averaged over this many passes per step (EOT, for randomized models).
     """
     eps, num_classes = check_attack_inputs(model, x, y, eps, num_classes)
     steps = check_positive_int(steps, "steps")
+    eot_iter = check_positive_int(eot_iter, "eot_iter")
     if step_size is None:
         step_size = eps / steps
     elif step_size == "pgd":
@@ -90,6 +93,7 @@ def mifgsm_attack(
         x_adv, _ = sign_gradient_ascent(
             model, x0, lo, hi, lambda logits: F.cross_entropy(logits.float(), y, reduction="sum"),
             steps=steps, step_size=step_size, precision_ctx=autocast(precision, x0.device), momentum=decay,
+            eot_iter=eot_iter,
             on_first_logits=None if num_classes is not None else (lambda logits: check_logits_and_labels(logits, y)),
         )  # fmt: skip
     return x_adv

@@ -70,6 +70,7 @@ def pgd_attack(
     precision: str = "fp32",
     train_mode: bool = False,
     num_classes: int | None = None,
+    eot_iter: int = 1,
 ) -> Tensor:
     """ℓ∞ PGD (Madry et al., ICLR 2018) on the cross-entropy loss; returns ``x_adv``.
 
@@ -95,6 +96,8 @@ def pgd_attack(
             (for training-time attacks that should see e.g. batch statistics).
         num_classes: the model's number of classes if known; otherwise the width of the
             logits on the first forward pass is used to check the labels.
+        eot_iter: gradients averaged over this many passes per step (Expectation over
+            Transformation, for randomized models; 1: plain PGD).
 
     Returns:
         ``x_adv`` with the shape and dtype of ``x``, in [0, 1] and within ``eps`` of ``x``
@@ -105,6 +108,7 @@ def pgd_attack(
     eps, num_classes = check_attack_inputs(model, x, y, eps, num_classes)
     steps = check_positive_int(steps, "steps")
     restarts = check_positive_int(restarts, "restarts")
+    eot_iter = check_positive_int(eot_iter, "eot_iter")
     step_size = default_step_size(eps, steps) if step_size is None else check_step_size(step_size)
     check_precision(precision)
     check_generator(generator)
@@ -155,6 +159,7 @@ def pgd_attack(
                 start = x0
             x_adv, _ = sign_gradient_ascent(
                 model, start, lo, hi, objective, steps=steps, step_size=step_size, precision_ctx=precision_ctx,
+                eot_iter=eot_iter,
                 # first forward only: check the labels against the logits' width
                 on_first_logits=None if checked else (lambda logits: check_logits_and_labels(logits, y, target)),
             )
@@ -197,6 +202,7 @@ def pgd_targeted_attack(
     precision: str = "fp32",
     train_mode: bool = False,
     num_classes: int | None = None,
+    eot_iter: int = 1,
 ) -> Tensor:
     """PGD^T (NoFrost, Wang et al., ICML 2022): targeted ℓ∞ PGD toward a random class ≠ y.
 
@@ -218,4 +224,5 @@ def pgd_targeted_attack(
         precision=precision,
         train_mode=train_mode,
         num_classes=num_classes,
+        eot_iter=eot_iter,
     )

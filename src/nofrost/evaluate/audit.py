@@ -249,7 +249,9 @@ def deterministic_logits(model: nn.Module, batch: tuple[Tensor, Tensor], result:
         if passed
         else f"logits differ by up to {gap:.3g} between two identical calls: the model is randomized "
         "(dropout in train mode? a stochastic defense?). Attacks against it need expectation over "
-        "transformation; treat these accuracies as upper bounds."
+        "transformation; treat these accuracies as upper bounds and run the EOT version of "
+        "AutoAttack: nofrost evaluate MODEL --data DATA --attacks autoattack:version=rand "
+        "(or add :eot_iter=20 to pgd and apgd-ce/apgd-dlr specs)."
     )
     return _entry("deterministic-logits", passed, detail)
 
