@@ -56,31 +56,78 @@ def test_report_tabulates_runs(trained_run, tmp_path):
     assert out.with_suffix(".png").stat().st_size > 1000
 
 
+TRAIN = ["train", "--preset", "quickstart", "--out", "OUT"]
+
+
 @pytest.mark.parametrize(
     "argv, fragment",
     [
         (["evaluate", "MISSING", "--data", "cifar10-mini"], "MISSING"),
         (["evaluate", "RUN", "--data", "cifar10-mini", "--eps", "8"], "did you mean 8/255"),
+        (["evaluate", "RUN", "--data", "cifar10-mini", "--eps", "abc"], "cannot read 'abc' as a perturbation size"),
         (["evaluate", "RUN", "--data", "cifar10-mini", "--attacks", "pgd,nope"], "unknown attack 'nope'"),
         (["evaluate", "RUN", "--data", "nosuchdata"], "nosuchdata"),
-        (["train", "--preset", "quickstart", "--set", "optim.epoch=2", "--out", "OUT"], "unknown key 'optim.epoch'"),
-        (["train", "--out", "OUT"], "--preset"),
-        (["train", "--out", "OUT", "--resume"], "config.yaml"),
         (["evaluate", "RUN", "--data", "cifar10-mini", "--attacks", "pgd:stepz=5"],
          "attack 'pgd' has no option 'stepz' (in 'pgd:stepz=5'); its options: steps, step_size"),
+        (["evaluate", "RUN", "--data", "cifar10-mini", "--attacks", "pgd:steps=0"], "steps must be a positive integer"),
+        (["evaluate", "RUN", "--data", "cifar10-mini", "--attacks", "pgd:steps"], "expected key=value"),
+        (["evaluate", "RUN", "--data", "cifar10-mini", "--attacks", "autoattack:version=nope"],
+         "version must be one of standard, fast, rand, custom"),
         (["evaluate", "RUN", "--data", "cifar10-mini", "--device", "tpu"], "unknown device 'tpu'; use auto, cpu"),
-        (["train", "--preset", "quickstart", "--set", "runtime.bn_group_size=1", "--out", "OUT"],
-         "runtime.bn_group_size: must be an integer >= 2"),
-        (["train", "--preset", "quickstart", "--set", "eval.select=first", "--out", "OUT"], "eval.select: must be"),
-        (["train", "--preset", "quickstart", "--set", "optim.weight_decay_on=gains", "--out", "OUT"],
-         "optim.weight_decay_on: must be 'all'"),
+        (["evaluate", "RUN", "--data", "cifar10-mini", "--device", "cuda:7"], "cuda:7"),
+        (["evaluate", "RUN", "--data", "cifar10-mini", "--split", "val"], "unknown split 'val'"),
+        (["evaluate", "RUN", "--data", "cifar10"], "dataset 'cifar10' needs root="),
+        (["evaluate", "RUN", "--data", "cifar10:MISSING"], "does not exist"),
+        (["evaluate", "GARBAGE", "--data", "cifar10-mini"], "GARBAGE"),
+        (["evaluate", "FULL", "--data", "cifar10-mini"], "directory without a saved model"),
+        (["report", "FULL", "-o", "OUT.md"], "not a nofrost run directory"),
+        (["gamma-sweep", "RUN", "--data", "cifar10-mini"], "without mixture-BN layers"),
+        (["train", "--out", "OUT"], "--preset"),
+        (["train", "--out", "OUT", "--resume"], "config.yaml"),
+        (["train", "--preset", "nope", "--out", "OUT"], "unknown preset 'nope'"),
+        (["train", "--preset", "quickstart", "--out", "FULL"], "not a nofrost run; choose a new or empty folder"),
+        (["train", "--preset", "quickstart", "--out", "AFILE"], "is a file, not a folder"),
+        (["train", "--preset", "quickstart", "--config", "MISSING", "--out", "OUT"], "does not exist"),
+        (["train", "--preset", "quickstart", "--config", "BADYAML", "--out", "OUT"], "is not valid YAML"),
+        ([*TRAIN, "--set", "optim.epoch=2"], "unknown key 'optim.epoch'"),
+        ([*TRAIN, "--set", "optim.epochs=abc"], "optim.epochs: must be an integer, got 'abc'"),
+        ([*TRAIN, "--set", "optim.epochs"], "expected section.key=value"),
+        ([*TRAIN, "--set", "attack.eps=8"], "did you mean 8/255"),
+        ([*TRAIN, "--set", "method.name=nope"], "unknown training method 'nope'"),
+        ([*TRAIN, "--set", "method.name=mbnat"], "needs model.norm=mbn"),
+        ([*TRAIN, "--set", "method.name=trades", "--set", "method.tau=2"], "does not use method.tau"),
+        ([*TRAIN, "--set", "model.name=nope"], "unknown model 'nope'"),
+        ([*TRAIN, "--set", "model.norm=xn"], "unknown norm 'xn'"),
+        ([*TRAIN, "--set", "data.name=nope"], "unknown dataset 'nope'"),
+        ([*TRAIN, "--set", "runtime.device=tpu"], "runtime.device: must be 'auto', 'cpu' or 'cuda[:N]'"),
+        ([*TRAIN, "--set", "runtime.bn_group_size=1"], "runtime.bn_group_size: must be an integer >= 2"),
+        ([*TRAIN, "--set", "model.norm=none", "--set", "runtime.bn_group_size=32"], "no plain BatchNorm2d layers"),
+        ([*TRAIN, "--set", "eval.select=first"], "eval.select: must be"),
+        ([*TRAIN, "--set", "optim.weight_decay_on=gains"], "optim.weight_decay_on: must be 'all'"),
     ],
 )
 def test_errors_are_one_clear_line(argv, fragment, trained_run, tmp_path, capsys):
-    argv = [str(trained_run) if a == "RUN" else str(tmp_path / "x") if a == "OUT" else a for a in argv]
+    full = tmp_path / "full"
+    full.mkdir()
+    (full / "notes.txt").write_text("a user's own file\n")
+    (tmp_path / "afile").write_text("x\n")
+    (tmp_path / "garbage.pt").write_bytes(bytes(range(256)) * 8)
+    (tmp_path / "bad.yaml").write_text("a: [1\n")
+    names = {"RUN": str(trained_run), "OUT": str(tmp_path / "x"), "OUT.md": str(tmp_path / "r.md"),
+             "FULL": str(full), "AFILE": str(tmp_path / "afile"), "GARBAGE": str(tmp_path / "garbage.pt"),
+             "BADYAML": str(tmp_path / "bad.yaml"), "MISSING": str(tmp_path / "missing")}
+    argv = [names.get(a, a.replace("MISSING", names["MISSING"])) for a in argv]
+    fragment = fragment.replace("GARBAGE", names["GARBAGE"]).replace("MISSING", names["MISSING"])
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"nofrost {argv[0]}: error:") and fragment in err
+    assert err.startswith(f"nofrost {argv[0]}: error:") and fragment in err, err
+    assert "Traceback" not in err
+    assert (full / "notes.txt").read_text() == "a user's own file\n"  # never touched
+
+
+def test_debug_shows_the_traceback(trained_run):
+    with pytest.raises(ValueError, match="unknown device 'tpu'"):
+        main(["--debug", "evaluate", str(trained_run), "--data", "cifar10-mini", "--device", "tpu"])
 
 
 def test_console_entry_points():

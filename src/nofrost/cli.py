@@ -129,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"nofrost {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full Python traceback of an error instead of its one-line message")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_quickstart(sub)
     _add_train(sub)
@@ -291,8 +293,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted; finished epochs are kept in the run directory (continue with --resume)", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError, FileExistsError, TrainingDiverged) as err:
+    except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, TrainingDiverged) as err:
         # Errors raised by the library already say what went wrong and what to do.
+        if args.debug:
+            raise
         print(f"nofrost {args.command}: error: {err}", file=sys.stderr)
         return 2
 

@@ -116,6 +116,8 @@ def clean_counts(model: nn.Module, loader, autocast=contextlib.nullcontext) -> t
     return counts
 
 
+#: Files a run directory holds from its first epoch on: a folder with any is ours to write in.
+_RUN_FILES = ("config.yaml", "metrics.jsonl", "checkpoint.pt")
 #: The run directory's subfolder with the best checkpoint (``eval.select: best``), a model dir.
 BEST_DIR = "best"
 _SELECTION_STREAM = 0x5E1EC7  # derive_seed key of the selection attack's random starts
@@ -208,6 +210,13 @@ def _train(config: Config, out: Path, dist: DistContext, *, resume: bool, quiet:
         raise FileExistsError(
             f"{str(out)!r} already holds a run (checkpoint.pt); pass --resume to continue it, "
             "or choose another --out so its results are not overwritten"
+        )
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"--out {str(out)!r} is a file, not a folder; choose a new folder for the run")
+    if out.is_dir() and any(out.iterdir()) and not any((out / f).exists() for f in _RUN_FILES):
+        raise FileExistsError(
+            f"--out {str(out)!r} is a folder with other files in it, not a nofrost run; choose a new or "
+            "empty folder, so that nothing in it is overwritten"
         )
     dist.barrier()  # every rank has looked for an old run before rank 0 writes a new one
     if dist.is_main:
