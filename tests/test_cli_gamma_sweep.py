@@ -28,7 +28,7 @@ def test_gamma_sweep_writes_json_table_and_plot(tiny_overrides, tmp_path, capsys
     # Plain `evaluate` says which path of the MBNAT model it measures.
     assert main(["evaluate", str(mbnat), "--data", "cifar10-mini", "--n", "16", "--attacks", "clean",
                  "--device", "cpu", "--json", str(tmp_path / "e.json"), "--quiet"]) == 0
-    assert "through its adversarial BNs (BN_a, γ = 1)" in capsys.readouterr().err
+    assert "through its default route, the adversarial BNs (BN_a, γ = 1)" in capsys.readouterr().err
 
 
 def test_gamma_sweep_refuses_a_model_without_mbn(tmp_path, capsys):
