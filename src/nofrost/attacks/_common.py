@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import math
 import numbers
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -361,3 +361,43 @@ def check_logits_and_labels(logits: Any, y: Tensor, target: Tensor | None = None
     if target is not None:
         check_labels_in_range(target, num_classes, what="target")
     return num_classes
+
+
+def run_on_correct(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    eps: float,
+    precision: str,
+    attack_rows: Callable[..., Tensor],
+    *,
+    check_classes: Callable[[int], Any] | None = None,
+) -> Tensor:
+    """The setup and teardown of an attack that only attacks the examples the model gets right.
+
+    Holds :func:`attack_mode` and autocast, runs the clean forward pass and checks the labels
+    (and ``check_classes(num_classes)``), returns ``x`` itself for ε = 0 or an empty batch, and
+    calls ``attack_rows(x, y, lo, hi, clean_logits, num_classes, precision_ctx)`` on the
+    correctly classified rows only (``lo``/``hi`` their exact ε-ball bounds), scattering the
+    points it returns back. Misclassified examples are returned unchanged: they are
+    adversarial as they are.
+    """
+    x0 = x.detach()
+    if x0.shape[0] == 0:
+        return x0.clone()
+    with attack_mode(model), torch.enable_grad():
+        precision_ctx = autocast(precision, x0.device)
+        with torch.no_grad(), precision_ctx:
+            logits = model(x0)
+        num_classes = check_logits_and_labels(logits, y)
+        if check_classes is not None:
+            check_classes(num_classes)
+        x_adv = x0.clone()
+        if eps == 0:
+            return x_adv
+        correct = (logits.argmax(dim=1) == y).nonzero().squeeze(1)
+        if correct.numel() == 0:
+            return x_adv
+        lo, hi = linf_bounds(x0[correct], eps)
+        x_adv[correct] = attack_rows(x0[correct], y[correct], lo, hi, logits[correct], num_classes, precision_ctx)
+    return x_adv

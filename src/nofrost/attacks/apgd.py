@@ -51,15 +51,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nofrost.attacks._common import (
-    attack_mode,
     autocast,
     check_attack_inputs,
     check_generator,
-    check_logits_and_labels,
     check_positive_int,
     check_precision,
     input_gradient,
-    linf_bounds,
+    run_on_correct,
     uniform_like,
 )
 from nofrost.attacks._registry import register_attack
@@ -470,45 +468,19 @@ def _apgd(
     if num_classes is not None:
         check_class_count(num_classes, loss=loss, n_target_classes=n_target_classes, name=name)
 
-    x0 = x.detach()
-    if x0.shape[0] == 0:
-        return x0.clone()
-    with attack_mode(model), torch.enable_grad():
-        precision_ctx = autocast(precision, x0.device)
-        with torch.no_grad(), precision_ctx:
-            logits = model(x0)
-        num_classes = check_logits_and_labels(logits, y)
-        check_class_count(num_classes, loss=loss, n_target_classes=n_target_classes, name=name)
-        x_adv = x0.clone()
-        if eps == 0:
-            return x_adv
-        correct = (logits.argmax(dim=1) == y).nonzero().squeeze(1)
-        if correct.numel() == 0:
-            return x_adv
-        lo, hi = linf_bounds(x0[correct], eps)
-        targets = None
-        if loss == "dlr-t":
-            assert n_target_classes is not None
-            targets = top_targets(logits[correct], y[correct], n_target_classes)
-        x_sub, _ = apgd_on_correct(
-            model,
-            x0[correct],
-            y[correct],
-            lo,
-            hi,
-            eps,
-            loss=loss,
-            steps=steps,
-            restarts=restarts,
-            rho=rho,
-            early_stop=early_stop,
-            targets=targets,
-            generator=generator,
-            precision_ctx=precision_ctx,
-            eot_iter=eot_iter,
+
+    def attack_rows(x0, y0, lo, hi, logits, num_classes, precision_ctx):
+        targets = top_targets(logits, y0, n_target_classes) if loss == "dlr-t" else None
+        x_rows, _ = apgd_on_correct(
+            model, x0, y0, lo, hi, eps, loss=loss, steps=steps, restarts=restarts, rho=rho, early_stop=early_stop,
+            targets=targets, generator=generator, precision_ctx=precision_ctx, eot_iter=eot_iter,
         )
-        x_adv[correct] = x_sub
-    return x_adv
+        return x_rows
+
+    return run_on_correct(
+        model, x, y, eps, precision, attack_rows,
+        check_classes=lambda k: check_class_count(k, loss=loss, n_target_classes=n_target_classes, name=name),
+    )
 
 
 def apgd_attack(

@@ -30,20 +30,18 @@ from __future__ import annotations
 
 import math
 import numbers
+from functools import partial
 
 import torch
 from torch import Tensor, nn
 
 from nofrost.attacks._common import (
     _random_device,
-    attack_mode,
-    autocast,
     check_attack_inputs,
     check_generator,
-    check_logits_and_labels,
     check_positive_int,
     check_precision,
-    linf_bounds,
+    run_on_correct,
 )
 from nofrost.attacks._registry import register_attack
 
@@ -125,72 +123,63 @@ def square_attack(
     check_precision(precision)
     check_generator(generator)
 
-    x0 = x.detach()
+    return run_on_correct(model, x, y, eps, precision, partial(
+        _square_rows, model, queries=queries, p_init=p_init, generator=generator))
+
+
+@torch.no_grad()
+def _square_rows(
+    model: nn.Module, x0: Tensor, y: Tensor, lo: Tensor, hi: Tensor, clean_logits: Tensor, num_classes: int,
+    precision_ctx, *, queries: int, p_init: float, generator: torch.Generator | None,
+) -> Tensor:
+    """Square Attack on correctly classified rows (``lo``/``hi`` their ε-ball bounds)."""
     n = x0.shape[0]
-    if n == 0:
-        return x0.clone()
     c, h, w = x0.shape[1:]
     device = x0.device
-    lo, hi = linf_bounds(x0, eps)  # x - eps and x + eps, clipped to [0, 1], exactly in the ball
 
-    with attack_mode(model), torch.no_grad():
-        precision_ctx = autocast(precision, device)
-
-        def margin_of(images: Tensor, labels: Tensor) -> Tensor:
-            with precision_ctx:
-                return _margin(model(images), labels)
-
+    def margin_of(images: Tensor, labels: Tensor) -> Tensor:
         with precision_ctx:
-            clean_logits = model(x0)
-        check_logits_and_labels(clean_logits, y)
-        if eps == 0:  # no point other than x itself is allowed
-            return x0.clone()
-        clean_margin = _margin(clean_logits, y)
+            return _margin(model(images), labels)
 
-        # Vertical stripes: one ±ε per (image, channel, column), kept whatever their margin
-        # (as in the reference). Images already misclassified keep x and are never queried.
-        stripes = _randint(2, (n, c, 1, w), generator, device).bool()
-        x_best = x0.clone()
-        best_margin = clean_margin
-        start = (clean_margin >= 0).nonzero().squeeze(1)
-        if start.numel() > 0:
-            x_init = torch.where(stripes[start], hi[start], lo[start])
-            x_best[start] = x_init
-            best_margin[start] = margin_of(x_init, y[start])
+    # Vertical stripes: one ±ε per (image, channel, column), kept whatever their margin (as in
+    # the reference); only correctly classified images get here.
+    stripes = _randint(2, (n, c, 1, w), generator, device).bool()
+    x_init = torch.where(stripes, hi, lo)
+    x_best, best_margin = x_init, margin_of(x_init, y)
 
-        rows = torch.arange(h, device=device)
-        cols = torch.arange(w, device=device)
-        side_max = max(min(h, w) - 1, 1)
-        for iteration in range(queries - 1):
-            active = (best_margin >= 0).nonzero().squeeze(1)  # one host sync per query
-            k = active.numel()
-            if k == 0:
-                break
-            p = p_schedule(p_init, iteration, queries)
-            s = min(max(int(round(math.sqrt(p * h * w))), 1), side_max)
+    rows = torch.arange(h, device=device)
+    cols = torch.arange(w, device=device)
+    side_max = max(min(h, w) - 1, 1)
+    for iteration in range(queries - 1):
+        active = (best_margin >= 0).nonzero().squeeze(1)  # one host sync per query
+        k = active.numel()
+        if k == 0:
+            break
+        p = p_schedule(p_init, iteration, queries)
+        s = min(max(int(round(math.sqrt(p * h * w))), 1), side_max)
 
-            # One window per image: corner uniform over all positions where it fits.
-            top = _randint(h - s + 1, (k,), generator, device)
-            left = _randint(w - s + 1, (k,), generator, device)
-            in_rows = (rows >= top[:, None]) & (rows < top[:, None] + s)
-            in_cols = (cols >= left[:, None]) & (cols < left[:, None] + s)
-            window = (in_rows[:, :, None] & in_cols[:, None, :])[:, None]  # (k, 1, h, w)
+        # One window per image: corner uniform over all positions where it fits.
+        top = _randint(h - s + 1, (k,), generator, device)
+        left = _randint(w - s + 1, (k,), generator, device)
+        in_rows = (rows >= top[:, None]) & (rows < top[:, None] + s)
+        in_cols = (cols >= left[:, None]) & (cols < left[:, None] + s)
+        window = (in_rows[:, :, None] & in_cols[:, None, :])[:, None]  # (k, 1, h, w)
 
-            lo_a, hi_a, best_a = lo[active], hi[active], x_best[active]
-            colour = _randint(2, (k, c, 1, 1), generator, device).bool()
-            # If the colour equals the window's current content, any other colour changes it
-            # (x + ε and x − ε differ wherever ε > 0): flip a uniformly random non-empty set of
-            # channels, which makes the colour uniform over the ones that change something.
-            flips = _randint(2 ** min(c, 30) - 1, (k,), generator, device) + 1
-            bits = torch.arange(c, device=device).clamp(max=29)
-            flip = ((flips[:, None] >> bits) & 1).bool().view(k, c, 1, 1)
-            x_new = torch.where(window, torch.where(colour, hi_a, lo_a), best_a)
-            unchanged = (x_new == best_a).flatten(1).all(dim=1).view(k, 1, 1, 1)
-            other = torch.where(window, torch.where(colour ^ flip, hi_a, lo_a), best_a)
-            x_new = torch.where(unchanged, other, x_new)
+        lo_a, hi_a, best_a = lo[active], hi[active], x_best[active]
+        colour = _randint(2, (k, c, 1, 1), generator, device).bool()
+        # If the colour equals the window's current content, any other colour changes it
+        # (x + ε and x − ε differ wherever ε > 0): flip a uniformly random non-empty set of
+        # channels, which makes the colour uniform over the ones that change something.
+        flips = _randint(2 ** min(c, 30) - 1, (k,), generator, device) + 1
+        bits = torch.arange(c, device=device).clamp(max=29)
+        flip = ((flips[:, None] >> bits) & 1).bool().view(k, c, 1, 1)
+        x_new = torch.where(window, torch.where(colour, hi_a, lo_a), best_a)
+        unchanged = (x_new == best_a).flatten(1).all(dim=1).view(k, 1, 1, 1)
+        other = torch.where(window, torch.where(colour ^ flip, hi_a, lo_a), best_a)
+        x_new = torch.where(unchanged, other, x_new)
 
-            margin = margin_of(x_new, y[active])
-            improved = margin < best_margin[active]
-            best_margin[active] = torch.where(improved, margin, best_margin[active])
-            x_best[active] = torch.where(improved.view(k, 1, 1, 1), x_new, best_a)
+        margin = margin_of(x_new, y[active])
+        improved = margin < best_margin[active]
+        best_margin[active] = torch.where(improved, margin, best_margin[active])
+        x_best[active] = torch.where(improved.view(k, 1, 1, 1), x_new, best_a)
     return x_best
