@@ -8,6 +8,7 @@ from torch.nn import functional as F
 from nofrost.attacks import linf_bounds
 from nofrost.config import AttackConfig, MethodConfig
 from nofrost.methods import StepContext, build_method, list_methods
+from nofrost.methods.base import make_training_attack
 
 EPS = 8 / 255
 
@@ -42,9 +43,17 @@ def test_fast_at_is_one_fgsm_step_from_a_uniform_random_start(batch, model):
     x = x.clone()
     x[:4] = 0.0  # pixels at the border of [0, 1] exercise the clipping
     x[4:8] = 1.0
-    method = build_method(MethodConfig(name="fast-at"), AttackConfig(eps=EPS, steps=10))  # steps ignored
+    config = AttackConfig(eps=EPS, steps=10)  # steps ignored: one step
+    method = build_method(MethodConfig(name="fast-at"), config)
+    made = []
+
+    def attack(model, x, y, **options):
+        made.append(make_training_attack(config)(model, x, y, **options))
+        return made[-1]
+
     torch.manual_seed(5)
-    x_adv = method.perturb(model, x, y)
+    method(model, x, y, StepContext(attack=attack))
+    (x_adv,) = made
     # by hand: δ₀ ~ U(−ε, ε), x + δ₀ clipped to the ball ∩ [0, 1], one signed step of 1.25 ε, projected
     lo, hi = linf_bounds(x, EPS)
     torch.manual_seed(5)
@@ -70,9 +79,10 @@ class ModeRecorder(nn.Module):
 def test_fast_at_takes_its_step_in_train_mode_as_wong_et_al(batch, model, eval_mode, attack_in_train_mode):
     x, y = batch
     recorder = ModeRecorder(model).train()
-    method = build_method(MethodConfig(name="fast-at"), AttackConfig(eps=EPS, eval_mode=eval_mode))
-    method.perturb(recorder, x, y)
-    assert recorder.modes == [attack_in_train_mode] and recorder.training
+    config = AttackConfig(eps=EPS, eval_mode=eval_mode)
+    method = build_method(MethodConfig(name="fast-at"), config)
+    method(recorder, x, y, StepContext(attack=make_training_attack(config)))
+    assert recorder.modes == [attack_in_train_mode, True] and recorder.training  # the FGSM pass, then the loss
     # every other method generates x* in eval mode unless told otherwise (the reference code)
     assert AttackConfig().train_mode() is False and AttackConfig(eval_mode=False).train_mode() is True
 
@@ -80,9 +90,15 @@ def test_fast_at_takes_its_step_in_train_mode_as_wong_et_al(batch, model, eval_m
 def test_fast_at_loss_is_ce_on_the_adversarial_example(batch, model):
     x, y = batch
     method = build_method(MethodConfig(name="fast-at"), AttackConfig(eps=EPS))
-    method.perturb = lambda m, x, y: (x + EPS * torch.sign(torch.sin(13 * x))).clamp(0, 1)
-    out = method(model, x, y, StepContext(attack=no_attack, label_smoothing=0.1))
-    expected = F.cross_entropy(model(method.perturb(model, x, y)), y, label_smoothing=0.1)
+    options = []
+
+    def stand_in(m, x, y, **kw):
+        options.append(kw)
+        return (x + EPS * torch.sign(torch.sin(13 * x))).clamp(0, 1)
+
+    out = method(model, x, y, StepContext(attack=stand_in, label_smoothing=0.1))
+    assert options == [{"steps": 1, "step_size": pytest.approx(1.25 * EPS), "start": "uniform", "train_mode": True}]
+    expected = F.cross_entropy(model(stand_in(model, x, y)), y, label_smoothing=0.1)
     assert out.loss.item() == pytest.approx(expected.item(), rel=1e-6)
     assert out.logits_clean is None
 

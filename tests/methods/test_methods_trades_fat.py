@@ -7,6 +7,7 @@ from torch.nn import functional as F
 
 from nofrost.config import AttackConfig, MethodConfig
 from nofrost.methods import StepContext, build_method, list_methods
+from nofrost.methods.base import make_training_attack
 from nofrost.methods.inner_max import inner_pgd, kl_divergence
 
 
@@ -27,8 +28,18 @@ def stand_in(model, x, y):
     return (x + 0.03 * torch.sign(torch.sin(13 * x))).clamp(0, 1)
 
 
-def no_attack(model, x, y):
-    raise AssertionError("this method must not use ctx.attack (plain CE PGD)")
+class Recording:
+    """A training attack that records the options a method asks for and returns what
+    ``attack`` makes (the stand-in by default)."""
+
+    def __init__(self, attack=None):
+        self.attack, self.options, self.outputs = attack, [], []
+
+    def __call__(self, model, x, y, **options):
+        self.options.append(options)
+        out = self.attack(model, x, y, **options) if self.attack is not None else stand_in(model, x, y)
+        self.outputs.append(out)
+        return out
 
 
 def test_registered():
@@ -51,8 +62,10 @@ def test_trades_loss_matches_formula(name, beta, batch, model):
     x, y = batch
     method = build_method(MethodConfig(name=name, beta=beta))
     assert method.beta == (1.0 if beta is None else beta)  # β = 1 by default, as in the NoFrost paper
-    method.attack = stand_in
-    out = method(model, x, y, StepContext(attack=no_attack, label_smoothing=0.1))
+    attack = Recording()
+    out = method(model, x, y, StepContext(attack=attack, label_smoothing=0.1))
+    # x* from the training attack: the KL from x + 0.001·N(0, I), early-stopped for TRADES-FAT
+    assert attack.options == [{"loss": "kl", "start": "normal", "tau": 1 if name == "trades-fat" else None}]
     x_adv = stand_in(model, x, y)
     p, q = model(x).softmax(1), model(x_adv).softmax(1)
     kl = (p * (p / q).log()).sum(1).mean()
@@ -69,9 +82,9 @@ def test_trades_kl_attack_maximizes_kl_within_the_ball(batch):
     model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 64, 10))
     model.train()
     stats = model[1].running_mean.clone()
-    method = build_method(MethodConfig(name="trades"), AttackConfig(eps=8 / 255, steps=5))
+    attack = make_training_attack(AttackConfig(eps=8 / 255, steps=5))
     torch.manual_seed(0)
-    x_adv = method.attack(model, x, y)
+    x_adv = attack(model, x, y, loss="kl", start="normal")
     assert (x_adv - x).abs().max() <= 8 / 255 + 1e-7 and x_adv.min() >= 0 and x_adv.max() <= 1
     assert model.training and all(p.requires_grad for p in model.parameters())
     assert torch.equal(model[1].running_mean, stats)  # generated in eval mode: BN statistics untouched
@@ -85,8 +98,9 @@ def test_trades_kl_attack_maximizes_kl_within_the_ball(batch):
 def test_fat_loss_is_ce_on_the_friendly_example(tau, batch, model):
     x, y = batch
     method = build_method(MethodConfig(name="fat", tau=tau))
-    method.attack = stand_in
-    out = method(model, x, y, StepContext(attack=no_attack))
+    attack = Recording()
+    out = method(model, x, y, StepContext(attack=attack))
+    assert attack.options == [{"start": "uniform", "tau": tau}]  # PGD-K-τ: CE, uniform start
     assert out.loss.item() == pytest.approx(F.cross_entropy(model(stand_in(model, x, y)), y).item(), rel=1e-6)
     assert out.logits_clean is None and out.logits_adv is not None
 
@@ -122,8 +136,10 @@ def test_trades_fat_uses_the_early_stopped_kl_attack(batch, model):
     with torch.no_grad():
         wrong = (model(x).argmax(1) + 1) % 10  # every example misclassified from the start
     method = build_method(MethodConfig(name="trades-fat", tau=0), AttackConfig(eps=8 / 255, steps=5))
+    attack = Recording(make_training_attack(AttackConfig(eps=8 / 255, steps=5)))
     torch.manual_seed(0)
-    x_adv = method.attack(model, x, wrong)
+    method(model, x, wrong, StepContext(attack=attack))
+    (x_adv,) = attack.outputs
     torch.manual_seed(0)
     start = (x + 0.001 * torch.randn_like(x)).clamp(0, 1)
     assert torch.allclose(x_adv, start)  # τ = 0: stopped before the first step

@@ -17,7 +17,11 @@ from nofrost.registry import Registry
 class StepContext:
     """What a method may use besides the model and the batch.
 
-    ``attack`` makes adversarial examples with the training attack's settings; ``autocast``
+    ``attack(model, x, y, **options)`` makes adversarial examples with the training attack's
+    settings: every method gets its x* from it (Free AT aside, whose perturbation is the
+    training pass itself). With no options it is PGD on the cross-entropy; a method asks for
+    its own inner maximisation with the options of :func:`make_training_attack` (TRADES: the
+    KL from a normal start; FAT: an early stop; Fast AT: one step of its own size). ``autocast``
     returns the mixed-precision context for the loss forwards (the attack handles its own
     precision); ``label_smoothing`` applies to every cross-entropy term.
 
@@ -29,7 +33,7 @@ class StepContext:
     forward/backward pass.
     """
 
-    attack: Callable[[nn.Module, Tensor, Tensor], Tensor]
+    attack: Callable[..., Tensor]
     autocast: Callable[[], ContextManager] = contextlib.nullcontext
     label_smoothing: float = 0.0
     attack_model: nn.Module | None = None
@@ -95,22 +99,40 @@ def build_method(config: MethodConfig, attack: AttackConfig | None = None) -> Tr
     return factory(config, attack if attack is not None else AttackConfig())
 
 
-def make_training_attack(config: AttackConfig) -> Callable[[nn.Module, Tensor, Tensor], Tensor]:
-    """PGD with the training settings: random start, CE loss, eval mode unless told otherwise."""
-    from nofrost.attacks import pgd_attack
+def make_training_attack(config: AttackConfig) -> Callable[..., Tensor]:
+    """The training attack: ``attack(model, x, y, **options) -> x*``, the inner maximisation
+    (:func:`nofrost.methods.inner_max.inner_pgd`, the shared sign-gradient loop) with the
+    training settings (``attack.eps``, ``steps``, ``step_size``, ``precision``, ``random_start``
+    and the eval/train mode) unless an option overrides one.
 
-    def attack(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
-        return pgd_attack(
-            model,
-            x,
-            y,
-            config.eps,
-            steps=config.steps,
-            step_size=config.step_size,
-            train_mode=config.train_mode(),
-            random_start=config.random_start,
+    Options: ``loss`` ("ce" or "kl"), ``start`` ("uniform", "normal" or "none"; default uniform,
+    or none without ``attack.random_start``), ``tau`` (FAT's early stop), ``steps``,
+    ``step_size`` and ``train_mode``.
+    """
+    from nofrost.methods.inner_max import inner_pgd
+
+    def attack(
+        model: nn.Module,
+        x: Tensor,
+        y: Tensor,
+        *,
+        loss: str = "ce",
+        start: str | None = None,
+        tau: int | None = None,
+        steps: int | None = None,
+        step_size: float | None = None,
+        train_mode: bool | None = None,
+    ) -> Tensor:
+        x_adv, _ = inner_pgd(
+            model, x, y, config.eps,
+            steps=config.steps if steps is None else steps,
+            step_size=config.step_size if step_size is None else step_size,
+            loss=loss, tau=tau,
+            start=start if start is not None else ("uniform" if config.random_start else "none"),
             precision=config.precision,
-        )
+            train_mode=config.train_mode() if train_mode is None else train_mode,
+        )  # fmt: skip
+        return x_adv
 
     return attack
 

@@ -8,8 +8,9 @@ training", ICLR 2020.
 FGSM from a uniformly random start ("FGSM-RS"), trained on the adversarial loss only (λ = 1
 in Eq. (1) of the NoFrost paper, as in Wong et al.). α is ``attack.step_size`` if set, else
 1.25·``attack.eps`` (the value Wong et al. found best; α ≥ 2ε led to catastrophic overfitting).
-``attack.steps`` is ignored: Fast AT always takes exactly one step. The step runs through
-``nofrost.attacks.pgd_attack`` (one step, random start), so it obeys the attack contract. It is
+``attack.steps`` is ignored: Fast AT always takes exactly one step. The step runs through the
+training attack (``StepContext.attack``: one step, random start), so it obeys the attack
+contract. It is
 taken in train mode, as Wong et al. take it (``model.train()`` around the whole step in their
 CIFAR and ImageNet scripts: dropout on, BN on batch statistics, whose running averages the
 FGSM forward also updates), unless ``attack.eval_mode: true``.
@@ -34,21 +35,13 @@ def fgsm_step_size(attack: AttackConfig) -> float:
 
 @dataclass
 class FastAdversarialLoss:
-    eps: float
     step_size: float
-    precision: str = "fp32"
-    train_mode: bool = False
-
-    def perturb(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
-        from nofrost.attacks import pgd_attack
-
-        return pgd_attack(
-            model, x, y, self.eps, steps=1, step_size=self.step_size, random_start=True,
-            precision=self.precision, train_mode=self.train_mode,
-        )
+    train_mode: bool = True
 
     def __call__(self, model: nn.Module, x: Tensor, y: Tensor, ctx: StepContext) -> StepOutput:
-        x_adv = self.perturb(ctx.attack_target(model), x, y)
+        # FGSM-RS: one step of 1.25·ε from a uniform random start, through the training attack.
+        x_adv = ctx.attack(ctx.attack_target(model), x, y, steps=1, step_size=self.step_size, start="uniform",
+                           train_mode=self.train_mode)
         with ctx.autocast():
             logits_adv = model(x_adv)
         return StepOutput(loss=cross_entropy(logits_adv, y, ctx), logits_adv=logits_adv)
@@ -56,6 +49,4 @@ class FastAdversarialLoss:
 
 @register_method("fast-at")
 def _fast_at(config: MethodConfig, attack: AttackConfig) -> FastAdversarialLoss:
-    return FastAdversarialLoss(
-        eps=attack.eps, step_size=fgsm_step_size(attack), precision=attack.precision, train_mode=attack.train_mode(method_default=True)
-    )
+    return FastAdversarialLoss(step_size=fgsm_step_size(attack), train_mode=attack.train_mode(method_default=True))

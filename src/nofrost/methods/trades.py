@@ -17,55 +17,36 @@ uses the same loss with FAT's early-stopped KL attack (``method.tau``, default 1
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
 from torch import Tensor, nn
 
 from nofrost.config import AttackConfig, MethodConfig
 from nofrost.methods.base import StepContext, StepOutput, clean_and_adversarial_logits, cross_entropy, register_method
-from nofrost.methods.inner_max import inner_pgd, kl_divergence
+from nofrost.methods.inner_max import kl_divergence
 
 DEFAULT_BETA = 1.0
 DEFAULT_TAU = 1
-
-# (model, x, y) -> x*
-InnerAttack = Callable[[nn.Module, Tensor, Tensor], Tensor]
 
 
 @dataclass
 class TradesLoss:
     beta: float
-    attack: InnerAttack  # the KL maximization (replaceable, e.g. by a stand-in in tests)
+    tau: int | None = None  # TRADES-FAT: the KL attack stops τ steps after misclassification
 
     def __call__(self, model: nn.Module, x: Tensor, y: Tensor, ctx: StepContext) -> StepOutput:
-        x_adv = self.attack(ctx.attack_target(model), x, y)
+        # The KL maximisation from x + 0.001·N(0, I), with the training attack's settings.
+        x_adv = ctx.attack(ctx.attack_target(model), x, y, loss="kl", start="normal", tau=self.tau)
         logits_clean, logits_adv = clean_and_adversarial_logits(model, x, x_adv, ctx)
         loss = cross_entropy(logits_clean, y, ctx) + self.beta * kl_divergence(logits_clean, logits_adv)
         return StepOutput(loss=loss, logits_clean=logits_clean, logits_adv=logits_adv)
 
 
-def kl_attack(attack: AttackConfig, tau: int | None = None) -> InnerAttack:
-    """The TRADES KL-PGD with the training attack's ε, steps, step size, precision and mode;
-    early-stopped FAT-style when ``tau`` is given (TRADES-FAT)."""
-
-    def run(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
-        x_adv, _ = inner_pgd(
-            model, x, y, attack.eps, steps=attack.steps, step_size=attack.step_size, loss="kl", tau=tau,
-            start="normal", precision=attack.precision, train_mode=attack.train_mode(),
-        )
-        return x_adv
-
-    return run
-
-
 @register_method("trades", uses=("beta",))
 def _trades(config: MethodConfig, attack: AttackConfig) -> TradesLoss:
-    beta = DEFAULT_BETA if config.beta is None else config.beta
-    return TradesLoss(beta=beta, attack=kl_attack(attack))
+    return TradesLoss(beta=DEFAULT_BETA if config.beta is None else config.beta)
 
 
 @register_method("trades-fat", uses=("beta", "tau"))
 def _trades_fat(config: MethodConfig, attack: AttackConfig) -> TradesLoss:
     beta = DEFAULT_BETA if config.beta is None else config.beta
-    tau = DEFAULT_TAU if config.tau is None else config.tau
-    return TradesLoss(beta=beta, attack=kl_attack(attack, tau=tau))
+    return TradesLoss(beta=beta, tau=DEFAULT_TAU if config.tau is None else config.tau)
