@@ -31,19 +31,17 @@ from __future__ import annotations
 
 import math
 import numbers
+from functools import partial
 
 import torch
 from torch import Tensor, nn
 
 from nofrost.attacks._common import (
-    attack_mode,
-    autocast,
     check_attack_inputs,
     check_generator,
-    check_logits_and_labels,
     check_positive_int,
     check_precision,
-    linf_bounds,
+    run_on_correct,
 )
 from nofrost.attacks._registry import register_attack
 
@@ -96,83 +94,78 @@ def rays_attack(
     check_precision(precision)
     check_generator(generator)
 
-    x0 = x.detach()
+    return run_on_correct(model, x, y, eps, precision, partial(_rays_rows, model, eps=eps, queries=queries, tol=tol))
+
+
+@torch.no_grad()
+def _rays_rows(
+    model: nn.Module, x0: Tensor, y: Tensor, lo: Tensor, hi: Tensor, clean_logits: Tensor, num_classes: int,
+    precision_ctx, *, eps: float, queries: int, tol: float,
+) -> Tensor:
+    """RayS on correctly classified rows (``lo``/``hi`` their ε-ball bounds)."""
     n = x0.shape[0]
-    if n == 0:
-        return x0.clone()
     shape = x0.shape
     device = x0.device
-    lo, hi = linf_bounds(x0, eps)
     x_flat, lo_flat, hi_flat = x0.flatten(1), lo.flatten(1), hi.flatten(1)
     dim = x_flat.shape[1]
+    fooled = torch.zeros(n, dtype=torch.bool, device=device)  # misclassified at radius ε
 
-    with attack_mode(model), torch.no_grad():
-        precision_ctx = autocast(precision, device)
+    def misclassified(index: Tensor, v: Tensor, radius: Tensor) -> Tensor:
+        """One query per example: is ``clip(x + radius·v)`` misclassified?"""
+        far = (x_flat[index] + radius[:, None].to(v.dtype) * v).clamp(0.0, 1.0)
+        near = torch.where(v > 0, hi_flat[index], lo_flat[index])  # radius ≤ ε: the ball
+        points = torch.where((radius > eps)[:, None], far, near)
         with precision_ctx:
-            clean_logits = model(x0)
-        check_logits_and_labels(clean_logits, y)
-        clean_wrong = clean_logits.argmax(dim=1) != y  # boundary radius 0: returned as is
-        fooled = clean_wrong.clone()  # clean_wrong, or misclassified at radius ε
-        if eps == 0:
-            return x0.clone()
+            pred = model(points.view(-1, *shape[1:])).argmax(dim=1)
+        used[index] += 1
+        return pred != y[index]
 
-        def misclassified(index: Tensor, v: Tensor, radius: Tensor) -> Tensor:
-            """One query per example: is ``clip(x + radius·v)`` misclassified?"""
-            far = (x_flat[index] + radius[:, None].to(v.dtype) * v).clamp(0.0, 1.0)
-            near = torch.where(v > 0, hi_flat[index], lo_flat[index])  # radius ≤ ε: the ball
-            points = torch.where((radius > eps)[:, None], far, near)
-            with precision_ctx:
-                pred = model(points.view(-1, *shape[1:])).argmax(dim=1)
-            used[index] += 1
-            return pred != y[index]
+    sign = torch.ones(n, dim, dtype=x0.dtype, device=device)  # best direction so far
+    # Best boundary radius so far (inf: none found); rays past radius 1 are all the corner.
+    best = torch.full((n,), math.inf, dtype=torch.float64, device=device)
+    used = torch.zeros(n, dtype=torch.long, device=device)
+    level, block = 0, 0
+    while True:
+        index = (~fooled & (used < queries)).nonzero().squeeze(1)  # host sync per attempt
+        if index.numel() == 0:
+            break
+        # Hierarchical blocks: level l cuts the d coordinates into 2^l blocks of
+        # ceil(d / 2^l); once blocks are single coordinates, cycle through them.
+        size = -(-dim // 2**level)
+        start, end = block * size, min(dim, (block + 1) * size)
+        block += 1
+        if block == 2**level or end == dim:
+            level, block = (level + 1 if size > 1 else level), 0
 
-        sign = torch.ones(n, dim, dtype=x0.dtype, device=device)  # best direction so far
-        # Best boundary radius so far (inf: none found); rays past radius 1 are all the corner.
-        best = torch.full((n,), math.inf, dtype=torch.float64, device=device)
-        used = torch.zeros(n, dtype=torch.long, device=device)
-        level, block = 0, 0
-        while True:
-            index = (~fooled & (used < queries)).nonzero().squeeze(1)  # host sync per attempt
-            if index.numel() == 0:
-                break
-            # Hierarchical blocks: level l cuts the d coordinates into 2^l blocks of
-            # ceil(d / 2^l); once blocks are single coordinates, cycle through them.
-            size = -(-dim // 2**level)
-            start, end = block * size, min(dim, (block + 1) * size)
-            block += 1
-            if block == 2**level or end == dim:
-                level, block = (level + 1 if size > 1 else level), 0
-
-            v = sign[index].clone()
-            v[:, start:end] *= -1
-            radius = best[index].clamp(max=1.0)
-            # 1. Does the new ray cross the boundary before the best radius so far?
-            hit = misclassified(index, v, radius)
-            index, v, upper = index[hit], v[hit], radius[hit]
-            # 2. Early stop: is it misclassified at ε already? (Skipped if upper ≤ ε: that
-            #    query was step 1.)
-            ask = (upper > eps) & (used[index] < queries)
-            done = upper <= eps
-            if bool(ask.any()):
-                at_eps = torch.zeros_like(done)
-                at_eps[ask] = misclassified(index[ask], v[ask], torch.full_like(upper[ask], eps))
-                done |= at_eps
-            upper = torch.where(done, torch.full_like(upper, eps), upper)
-            # 3. Binary search for the boundary in (ε, upper].
-            lower = torch.full_like(upper, eps)
+        v = sign[index].clone()
+        v[:, start:end] *= -1
+        radius = best[index].clamp(max=1.0)
+        # 1. Does the new ray cross the boundary before the best radius so far?
+        hit = misclassified(index, v, radius)
+        index, v, upper = index[hit], v[hit], radius[hit]
+        # 2. Early stop: is it misclassified at ε already? (Skipped if upper ≤ ε: that
+        #    query was step 1.)
+        ask = (upper > eps) & (used[index] < queries)
+        done = upper <= eps
+        if bool(ask.any()):
+            at_eps = torch.zeros_like(done)
+            at_eps[ask] = misclassified(index[ask], v[ask], torch.full_like(upper[ask], eps))
+            done |= at_eps
+        upper = torch.where(done, torch.full_like(upper, eps), upper)
+        # 3. Binary search for the boundary in (ε, upper].
+        lower = torch.full_like(upper, eps)
+        searching = ~done & (upper - lower > tol) & (used[index] < queries)
+        while bool(searching.any()):
+            s = searching.nonzero().squeeze(1)
+            mid = (lower[s] + upper[s]) / 2
+            crossed = misclassified(index[s], v[s], mid)
+            upper[s] = torch.where(crossed, mid, upper[s])
+            lower[s] = torch.where(crossed, lower[s], mid)
             searching = ~done & (upper - lower > tol) & (used[index] < queries)
-            while bool(searching.any()):
-                s = searching.nonzero().squeeze(1)
-                mid = (lower[s] + upper[s]) / 2
-                crossed = misclassified(index[s], v[s], mid)
-                upper[s] = torch.where(crossed, mid, upper[s])
-                lower[s] = torch.where(crossed, lower[s], mid)
-                searching = ~done & (upper - lower > tol) & (used[index] < queries)
-            better = upper < best[index]
-            index, v, upper, done = index[better], v[better], upper[better], done[better]
-            best[index] = upper
-            sign[index] = v
-            fooled[index] |= done
+        better = upper < best[index]
+        index, v, upper, done = index[better], v[better], upper[better], done[better]
+        best[index] = upper
+        sign[index] = v
+        fooled[index] |= done
 
-        near = torch.where(sign > 0, hi_flat, lo_flat).view(shape)
-        return torch.where(clean_wrong.view(-1, *([1] * (x0.dim() - 1))), x0, near)
+    return torch.where(sign > 0, hi_flat, lo_flat).view(shape)
