@@ -54,10 +54,13 @@ def sign_gradient_ascent(
     precision_ctx = precision_ctx if precision_ctx is not None else contextlib.nullcontext()
     x_adv = start.detach()
     n = x_adv.shape[0]
-    steps_taken = torch.zeros(n, dtype=torch.long, device=x_adv.device)
     expand = (-1,) + (1,) * (x_adv.dim() - 1)
-    active = torch.ones(n, dtype=torch.bool, device=x_adv.device)
-    budget = torch.full((n,), fat_tau if fat_tau is not None else 0, dtype=torch.long, device=x_adv.device)
+    if fat_tau is None:  # every example takes every step: nothing to track in the loop
+        steps_taken = torch.full((n,), steps, dtype=torch.long, device=x_adv.device)
+    else:
+        steps_taken = torch.zeros(n, dtype=torch.long, device=x_adv.device)
+        active = torch.ones(n, dtype=torch.bool, device=x_adv.device)
+        budget = torch.full((n,), fat_tau, dtype=torch.long, device=x_adv.device)
     velocity = torch.zeros_like(x_adv) if momentum is not None else None
     for step in range(steps):  # hot loop: no host synchronisation unless fat_tau
         x_adv.requires_grad_(True)
@@ -84,6 +87,9 @@ def sign_gradient_ascent(
             velocity = momentum * velocity + grad / l1.view(expand)
             grad = velocity
         stepped = torch.clamp(x_adv.detach() + step_size * grad.sign(), min=lo, max=hi)
-        x_adv = stepped if fat_tau is None else torch.where(active.view(expand), stepped, x_adv.detach())
-        steps_taken += active.long()
+        if fat_tau is None:
+            x_adv = stepped
+        else:
+            x_adv = torch.where(active.view(expand), stepped, x_adv.detach())
+            steps_taken += active.long()
     return x_adv.detach(), steps_taken
