@@ -1,4 +1,5 @@
-"""Writing files so that a crash never leaves a half-written one, and the formats they carry.
+"""Writing files so that a crash never leaves a half-written one, and the names and formats of
+what a run directory holds.
 
 Every file nofrost writes into a run directory (checkpoints, weights, specs, metrics,
 evaluations) goes through :func:`atomic_write`: written to a temporary file in the same folder,
@@ -14,6 +15,10 @@ from pathlib import Path
 
 #: The ``format`` field of a training checkpoint (``checkpoint.pt``).
 CHECKPOINT_FORMAT = "nofrost-checkpoint-v1"
+#: Files a run directory holds from its first epoch on: a folder with any is a run's.
+RUN_FILES = ("config.yaml", "metrics.jsonl", "checkpoint.pt")
+#: The run directory's subfolder with the best checkpoint (``eval.select: best``), a model dir.
+BEST_DIR = "best"
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:

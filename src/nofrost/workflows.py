@@ -11,14 +11,13 @@ from typing import Any, Sequence
 from nofrost.config import Config, load_config
 from nofrost.console import progress_enabled
 from nofrost.data import load_dataset
+from nofrost.distributed import resolve_device
 from nofrost.evaluate import evaluate
+from nofrost.files import BEST_DIR, atomic_write_text
 from nofrost.models import load_model
 from nofrost.report.figures import accuracy_chart
 from nofrost.report.tables import Table, percent
 from nofrost.train import train
-from nofrost.distributed import resolve_device
-from nofrost.files import atomic_write_text
-from nofrost.train.loop import BEST_DIR
 
 
 def evaluate_run(run_dir: str | Path, config: Config, *, progress: bool = False) -> dict[str, Any]:

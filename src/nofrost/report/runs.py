@@ -9,8 +9,8 @@ from typing import Any
 
 import yaml
 
+from nofrost.files import BEST_DIR
 from nofrost.report.figures import accuracy_chart
-from nofrost.train.loop import BEST_DIR
 from nofrost.report.tables import Table, percent
 
 

@@ -43,6 +43,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
+from nofrost.attacks import default_step_size, pgd_attack
 from nofrost.config import Config, save_config
 from nofrost.console import progress_enabled
 from nofrost.data import (
@@ -56,17 +57,29 @@ from nofrost.data import (
     take,
 )
 from nofrost.data.loader import derive_seed
-from nofrost.files import atomic_write_text
-from nofrost.distributed import DistContext, init_distributed, resolve_device, shutdown_distributed
+from nofrost.distributed import (
+    DistContext,
+    init_distributed,
+    resolve_device,
+    shutdown_distributed,
+)
+from nofrost.files import BEST_DIR, RUN_FILES, atomic_write_text
 from nofrost.methods import StepContext, StepOutput, build_method
 from nofrost.methods.base import make_training_attack
-from nofrost.attacks import default_step_size, pgd_attack
 from nofrost.models import create_model, save_model
 from nofrost.models.ghost_bn import convert_to_ghost_bn
 from nofrost.models.norms import has_routed_layers, mixes_examples
+from nofrost.train.checkpoint import (
+    CHECKPOINT_FORMAT,
+    atomic_torch_save,
+    load_checkpoint,
+)
 from nofrost.train.compile import CompiledOrEager, should_compile
-from nofrost.train.checkpoint import CHECKPOINT_FORMAT, atomic_torch_save, load_checkpoint
-from nofrost.train.optim import build_optimizer, build_schedule, head_excluded_parameters
+from nofrost.train.optim import (
+    build_optimizer,
+    build_schedule,
+    head_excluded_parameters,
+)
 
 # How often (in steps) the loop reads the running loss back from the device: often enough to
 # stop soon after a NaN, rarely enough not to stall the GPU on every step.
@@ -103,39 +116,28 @@ def build_model_for(config: Config) -> nn.Module:
 
 
 @torch.no_grad()
-def clean_counts(model: nn.Module, loader, autocast=contextlib.nullcontext) -> torch.Tensor:
-    """``[correct, total]`` (float64, on the model's device) of the model on ``loader``, in eval mode."""
+def correct_counts(
+    model: nn.Module,
+    loader,
+    autocast=contextlib.nullcontext,
+    attack: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """``[correct, total]`` (float64, on the model's device) of the model on ``loader`` in eval
+    mode: on the images as they are, or on ``attack(model, x, y)`` (robust accuracy)."""
     was_training = model.training
     model.eval()
     counts = torch.zeros(2, dtype=torch.float64, device=next(model.parameters()).device)
     for x, y in loader:
-        with autocast():
+        if attack is not None:
+            x = attack(model, x, y)
+        with torch.no_grad(), autocast():
             counts[0] += (model(x).argmax(1) == y).sum()
         counts[1] += len(y)
     model.train(was_training)
     return counts
 
 
-#: Files a run directory holds from its first epoch on: a folder with any is ours to write in.
-_RUN_FILES = ("config.yaml", "metrics.jsonl", "checkpoint.pt")
-#: The run directory's subfolder with the best checkpoint (``eval.select: best``), a model dir.
-BEST_DIR = "best"
 _SELECTION_STREAM = 0x5E1EC7  # derive_seed key of the selection attack's random starts
-
-
-def robust_counts(model: nn.Module, loader, attack: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
-                  ) -> torch.Tensor:
-    """``[robust, total]`` (float64): examples ``model`` still classifies right after ``attack``."""
-    was_training = model.training
-    model.eval()
-    counts = torch.zeros(2, dtype=torch.float64, device=next(model.parameters()).device)
-    for x, y in loader:
-        x_adv = attack(model, x, y)
-        with torch.no_grad():
-            counts[0] += (model(x_adv).argmax(1) == y).sum()
-        counts[1] += len(y)
-    model.train(was_training)
-    return counts
 
 
 def selection_accuracy(model: nn.Module, select_set: Any, config: Config, epoch: int, device: torch.device) -> float:
@@ -150,7 +152,7 @@ def selection_accuracy(model: nn.Module, select_set: Any, config: Config, epoch:
                           generator=generator)
 
     loader = make_loader(select_set, config.eval.batch_size, shuffle=False, augment=False, device=device)
-    robust, total = robust_counts(model, loader, attack).tolist()
+    robust, total = correct_counts(model, loader, attack=attack).tolist()
     return robust / max(total, 1)
 
 
@@ -213,7 +215,7 @@ def _train(config: Config, out: Path, dist: DistContext, *, resume: bool, quiet:
         )
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"--out {str(out)!r} is a file, not a folder; choose a new folder for the run")
-    if out.is_dir() and any(out.iterdir()) and not any((out / f).exists() for f in _RUN_FILES):
+    if out.is_dir() and any(out.iterdir()) and not any((out / f).exists() for f in RUN_FILES):
         raise FileExistsError(
             f"--out {str(out)!r} is a folder with other files in it, not a nofrost run; choose a new or "
             "empty folder, so that nothing in it is overwritten"
@@ -352,7 +354,7 @@ def _train(config: Config, out: Path, dist: DistContext, *, resume: bool, quiet:
         if eval_set is not None:
             eval_loader = make_loader(eval_set, config.eval.batch_size, shuffle=False, augment=False, device=device,
                                       rank=dist.rank, world_size=dist.world_size)
-            correct, total = dist.all_reduce_sum(clean_counts(model, eval_loader, training_step.ctx.autocast)).tolist()
+            correct, total = dist.all_reduce_sum(correct_counts(model, eval_loader, training_step.ctx.autocast)).tolist()
             record["eval_clean_acc"] = correct / max(total, 1)
         if select_set is not None and config.eval.selects_at(epoch, epochs) and dist.is_main:
             # Rank 0 alone, as PGDAT.py; the others wait at the next collective.
