@@ -44,19 +44,22 @@ class GhostBatchNorm2d(nn.BatchNorm2d):
                 f"{tuple(x.shape[2:])}: too few values for a variance; use a batch that divides "
                 f"evenly by runtime.bn_group_size={self.group_size}"
             )
+        if not self.track_running_stats:
+            return torch.cat([F.batch_norm(g, None, None, self.weight, self.bias, True, 0.0, self.eps) for g in groups])
+        # With momentum 1, batch_norm writes each group's mean and unbiased variance into its
+        # row of these buffers: the statistics come out of the one pass that normalizes.
+        means = self.running_mean.new_zeros(len(groups), self.num_features)
+        variances = self.running_var.new_ones(len(groups), self.num_features)
         out = torch.cat([
-            F.batch_norm(g, None, None, self.weight, self.bias, True, 0.0, self.eps) for g in groups
+            F.batch_norm(g, means[i], variances[i], self.weight, self.bias, True, 1.0, self.eps)
+            for i, g in enumerate(groups)
         ])  # fmt: skip
-        if self.track_running_stats:
-            with torch.no_grad():
-                dims = (0, 2, 3)
-                means = torch.stack([g.float().mean(dims) for g in groups])
-                variances = torch.stack([g.float().var(dims, unbiased=True) for g in groups])
-                self.num_batches_tracked.add_(1)
-                # momentum None: a cumulative average, as nn.BatchNorm2d
-                factor = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
-                self.running_mean.lerp_(means.mean(0).to(self.running_mean.dtype), factor)
-                self.running_var.lerp_(variances.mean(0).to(self.running_var.dtype), factor)
+        with torch.no_grad():
+            self.num_batches_tracked.add_(1)
+            # momentum None: a cumulative average, as nn.BatchNorm2d
+            factor = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
+            self.running_mean.lerp_(means.mean(0), factor)
+            self.running_var.lerp_(variances.mean(0), factor)
         return out
 
     def extra_repr(self) -> str:
