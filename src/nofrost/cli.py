@@ -61,8 +61,10 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n", type=int, default=None, help="evaluate a class-stratified subset of N examples")
     p.add_argument("--attacks", default="strong",
                    help="comma-separated attack specs and suites (default: strong = standard AutoAttack); "
-                   "suites: paper (the NoFrost paper's columns: PGD-20, APGD-CE, APGD-DLR, MIA, CW-linf, "
-                   "RayS-400, Square-400, AA-fast), strong; attacks: see `nofrost list`")
+                   "suites: paper (the NoFrost paper's columns as its reference test.py measured them: PGD-20, "
+                   "APGD-CE, APGD-DLR, MIA, CW-linf, RayS-400, Square-400, AA-fast with 20 steps), strong; "
+                   "randomized models: autoattack:version=rand (EOT); options per attack, e.g. "
+                   "pgd:steps=50:eot_iter=10; attacks: see `nofrost list`")
     p.add_argument("--eps", default="8/255", help="ℓ∞ radius as a fraction of the pixel range (default: 8/255)")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
