@@ -329,14 +329,34 @@ def test_plans():
         ({"version": "fast", "attack_kwargs": {"fab-t": {}}}, "does not use"),
         ({"version": "fast", "attack_kwargs": {"apgd-ce": {"stepz": 3}}}, "no option 'stepz'"),
         ({"version": "fast", "attack_kwargs": {"apgd-ce": {"generator": None}}}, "cannot be set"),
-        ({"version": "fast", "attack_kwargs": {"apgd-ce": {"steps": 0}}}, "steps"),
-        ({"version": "custom", "attacks": {"fab-t": {"eta": 0.5}}}, "eta"),
+        ({"version": "fast", "attack_kwargs": {"apgd-ce": {"norm": "l2"}}}, "cannot be set"),
         ({"version": "fast", "steps": -1}, "steps"),
     ],
 )
 def test_plan_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
         autoattack_plan(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"version": "fast", "attack_kwargs": {"apgd-ce": {"steps": 0}}}, "steps"),
+        ({"version": "custom", "attacks": {"fab-t": {"eta": 0.5}}}, "eta"),
+        ({"version": "custom", "attacks": ["apgd-ce", ("rays", {})]}, "rays.*linf.*only"),
+        ({"version": "custom", "attacks": ["apgd-ce", ("apgd-t", {"n_target_classes": 5})]}, "n_target_classes=5"),
+        ({"version": "rand", "attack_kwargs": {"apgd-ce": {"eot_iter": 0}}}, "eot_iter"),
+    ],
+)
+def test_each_attack_checks_its_options_before_any_runs(kwargs, match):
+    """Values are checked by the attacks themselves, all before the first attack runs (the
+    model sees only the clean pass)."""
+    model = CountingMLP()
+    x, y = data(8)
+    norm = "l2" if "rays" in match else "linf"
+    with pytest.raises(ValueError, match=match):
+        run_autoattack(model, x, y, 0.5 if norm == "l2" else EPS, norm=norm, **kwargs)
+    assert model.calls <= 1
 
 
 def test_standard_needs_square(monkeypatch):
@@ -447,5 +467,3 @@ def test_eot_on_a_deterministic_model_is_the_plain_attack(name):
 def test_rand_version_is_apgd_with_eot_as_the_official_code():
     assert autoattack_plan("rand") == [("apgd-ce", {"eot_iter": 20}), ("apgd-dlr", {"eot_iter": 20})]
     assert autoattack_plan("rand", steps=10)[0][1] == {"eot_iter": 20, "steps": 10}
-    with pytest.raises(ValueError, match="eot_iter"):
-        autoattack_plan("rand", attack_kwargs={"apgd-ce": {"eot_iter": 0}})

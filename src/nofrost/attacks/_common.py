@@ -17,13 +17,17 @@ from __future__ import annotations
 import contextlib
 import math
 import numbers
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
+
+#: The threat models: ``"linf"`` (ε is the largest change of one pixel value) and ``"l2"``
+#: (ε is the Euclidean length of the whole perturbation); see :class:`~nofrost.attacks._ball.Ball`.
+NORMS: tuple[str, ...] = ("linf", "l2")
 
 
 # --------------------------------------------------------------------------------------------
@@ -180,21 +184,45 @@ def autocast(
 # --------------------------------------------------------------------------------------------
 
 
-def check_eps(eps: Any, what: str = "eps") -> float:
-    """ε as a float in [0, 1]; values above 1 are almost certainly on the 0-255 scale."""
+def check_eps(eps: Any, what: str = "eps", *, norm: str = "linf", dim: int | None = None) -> float:
+    """ε as a float ≥ 0 that its norm can mean on images in [0, 1].
+
+    ℓ∞: at most 1; larger values are almost certainly on the 0-255 scale. ℓ2: at most √dim
+    (the diameter of the image box [0, 1]^dim, when ``dim`` is known); ℓ2 radii above 1 are
+    common (3.0 on ImageNet), but one above the diameter is a 0-255 value or a typo.
+    """
     if isinstance(eps, bool) or not isinstance(eps, numbers.Real):
         raise ValueError(
             f"{what} must be a Python number such as 8/255, got {type(eps).__name__} {eps!r}"
         )
     value = float(eps)
-    if math.isnan(value) or value < 0:
-        raise ValueError(f"{what} must be a number in [0, 1], got {eps!r}")
-    if value > 1:
+    if math.isnan(value) or math.isinf(value) or value < 0:
+        valid = "a number in [0, 1]" if norm == "linf" else "a finite number >= 0"
+        raise ValueError(f"{what} must be {valid}, got {eps!r}")
+    if norm == "linf" and value > 1:
         raise ValueError(
             f"{what}={value:g} is larger than 1, but images are in [0, 1] and ε is a fraction of "
             f"the pixel range; did you mean {what}={value:g}/255 (={value / 255:.4f})?"
         )
+    if norm == "l2" and dim and value > math.sqrt(dim):
+        raise ValueError(
+            f"{what}={value:g} under ℓ2 is larger than the diameter √{dim} = {math.sqrt(dim):.4g} "
+            f"of the image box [0, 1]^{dim}; did you mean {what}={value:g}/255 (={value / 255:.4g})?"
+        )
     return value
+
+
+def check_norm(norm: Any, supported: tuple[str, ...] = NORMS, *, attack: str | None = None) -> str:
+    """``norm`` if it is one of ``supported``; else a ValueError that says which are."""
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {', '.join(NORMS)}, got {norm!r}")
+    if norm not in supported:
+        who = f"the {attack!r} attack" if attack else "this attack"
+        raise ValueError(
+            f"{who} is defined for the {', '.join(supported)} threat model only, not {norm}; "
+            "`nofrost list` shows the norms each attack takes"
+        )
+    return norm
 
 
 def check_positive_int(value: Any, what: str) -> int:
@@ -211,14 +239,14 @@ def check_non_negative(value: Any, what: str) -> float:
     return float(value)
 
 
-def check_step_size(step_size: Any, what: str = "step_size") -> float:
-    """A finite step size > 0."""
+def check_step_size(step_size: Any, what: str = "step_size", *, norm: str = "linf") -> float:
+    """A finite step size > 0 (at most 1 under ℓ∞, where a step moves each pixel by it)."""
     if isinstance(step_size, bool) or not isinstance(step_size, numbers.Real):
         raise ValueError(f"{what} must be a positive number, got {step_size!r}")
     value = float(step_size)
     if not math.isfinite(value) or value <= 0:
         raise ValueError(f"{what} must be a positive number, got {step_size!r}")
-    if value > 1:
+    if norm == "linf" and value > 1:
         raise ValueError(
             f"{what}={value:g} is larger than 1, but images are in [0, 1]; "
             f"did you mean {what}={value:g}/255?"
@@ -334,19 +362,29 @@ def check_logits(logits: Any, n: int) -> int:
 
 
 def check_attack_inputs(
-    model: Any, x: Any, y: Any, eps: Any, num_classes: int | None = None
+    model: Any,
+    x: Any,
+    y: Any,
+    eps: Any,
+    num_classes: int | None = None,
+    *,
+    norm: Any = "linf",
+    supported: tuple[str, ...] = ("linf",),
+    attack: str | None = None,
 ) -> tuple[float, int | None]:
     """The checks every attack does up front; returns ``(eps, num_classes)``.
 
-    Checks the model type, ε, the images and the labels' shape/dtype/device, and, if
+    Checks the norm (one of the attack's ``supported`` ones), the model type, the images, ε
+    for that norm and those images, and the labels' shape/dtype/device, and, if
     ``num_classes`` is known, the label range (otherwise check it with
     :func:`check_logits_and_labels` on the first forward pass).
     """
-    eps = check_eps(eps)
+    norm = check_norm(norm, supported, attack=attack)
     num_classes = check_num_classes(num_classes)
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     check_images(x)
+    eps = check_eps(eps, norm=norm, dim=x[0].numel() if x.shape[0] else None)
     check_labels(y, x.shape[0], what="y")
     check_same_device(x, y, what="y")
     if num_classes is not None:
@@ -361,43 +399,3 @@ def check_logits_and_labels(logits: Any, y: Tensor, target: Tensor | None = None
     if target is not None:
         check_labels_in_range(target, num_classes, what="target")
     return num_classes
-
-
-def run_on_correct(
-    model: nn.Module,
-    x: Tensor,
-    y: Tensor,
-    eps: float,
-    precision: str,
-    attack_rows: Callable[..., Tensor],
-    *,
-    check_classes: Callable[[int], Any] | None = None,
-) -> Tensor:
-    """The setup and teardown of an attack that only attacks the examples the model gets right.
-
-    Holds :func:`attack_mode` and autocast, runs the clean forward pass and checks the labels
-    (and ``check_classes(num_classes)``), returns ``x`` itself for ε = 0 or an empty batch, and
-    calls ``attack_rows(x, y, lo, hi, clean_logits, num_classes, precision_ctx)`` on the
-    correctly classified rows only (``lo``/``hi`` their exact ε-ball bounds), scattering the
-    points it returns back. Misclassified examples are returned unchanged: they are
-    adversarial as they are.
-    """
-    x0 = x.detach()
-    if x0.shape[0] == 0:
-        return x0.clone()
-    with attack_mode(model), torch.enable_grad():
-        precision_ctx = autocast(precision, x0.device)
-        with torch.no_grad(), precision_ctx:
-            logits = model(x0)
-        num_classes = check_logits_and_labels(logits, y)
-        if check_classes is not None:
-            check_classes(num_classes)
-        x_adv = x0.clone()
-        if eps == 0:
-            return x_adv
-        correct = (logits.argmax(dim=1) == y).nonzero().squeeze(1)
-        if correct.numel() == 0:
-            return x_adv
-        lo, hi = linf_bounds(x0[correct], eps)
-        x_adv[correct] = attack_rows(x0[correct], y[correct], lo, hi, logits[correct], num_classes, precision_ctx)
-    return x_adv

@@ -6,11 +6,13 @@ Kept in its own module (not in ``__init__``) so attack modules can import
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol, TypeVar
 
 from torch import Tensor, nn
 
+from nofrost.attacks._common import NORMS
 from nofrost.registry import Registry
 
 
@@ -18,7 +20,8 @@ class Attack(Protocol):
     """What every registered attack is.
 
     ``x`` is a float (N, C, H, W) batch in [0, 1], ``y`` int64 labels of shape (N,), ``eps``
-    the ℓ∞ radius as a fraction of the pixel range (8/255, not 8). The result has the shape
+    the radius of the threat model's ball: ℓ∞ as a fraction of the pixel range (8/255, not
+    8), ℓ2 as the length of the perturbation (attacks with ``norm="l2"``). The result has the shape
     and dtype of ``x``, lies in [0, 1] and within ``eps`` of ``x``; the model's parameters,
     their ``requires_grad`` flags and every submodule's train/eval mode are unchanged
     afterwards, also when the attack raises.
@@ -44,7 +47,13 @@ class AttackInfo:
     audit checks that none is stronger than the white-box attacks) or ``"ensemble"``.
     ``display``: the short column header (``"PGD"``). ``budget``: the option holding the
     attack's budget (``"steps"``, ``"queries"``), shown in the header (``PGD-20``) unless it
-    equals ``paper_budget``, the NoFrost paper's value for that attack.
+    equals ``paper_budget``, the NoFrost paper's value for that attack. ``norms``: the threat
+    models it is defined for (``"linf"``, ``"l2"``); every attack takes a ``norm=`` option and
+    refuses the others. ``on_correct``: the attack's core on examples known to be classified
+    correctly, ``on_correct(model, x, y, ball, clean_logits, num_classes, precision_ctx,
+    generator=..., **options)`` with every option of the attack but the :data:`RESERVED`
+    ones, for ensembles (AutoAttack) that already hold the clean logits; ``None`` if the
+    attack has none.
     """
 
     name: str
@@ -52,9 +61,15 @@ class AttackInfo:
     display: str
     budget: str | None = None
     paper_budget: int | None = None
+    norms: tuple[str, ...] = ("linf",)
+    on_correct: Callable[..., Tensor] | None = None
 
 
 ATTACK_INFO: dict[str, AttackInfo] = {}
+
+#: Arguments that the caller of an attack owns (evaluation or an ensemble sets them for every
+#: attack it runs), as opposed to an attack's own options.
+RESERVED: tuple[str, ...] = ("model", "x", "y", "eps", "generator", "precision", "num_classes", "norm")
 
 F = TypeVar("F", bound=Callable[..., Tensor])
 
@@ -66,6 +81,8 @@ def register_attack(
     display: str | None = None,
     budget: str | None = "steps",
     paper_budget: int | None = None,
+    norms: tuple[str, ...] = ("linf",),
+    on_correct: Callable[..., Tensor] | None = None,
 ) -> Callable[[F], F]:
     """Decorator that registers an attack under ``name`` (one small module per attack), with
     its :class:`AttackInfo` (``display`` defaults to the name in capitals).
@@ -75,7 +92,10 @@ def register_attack(
     """
     if kind not in KINDS:
         raise ValueError(f"attack {name!r}: kind must be one of {', '.join(KINDS)}, got {kind!r}")
-    info = AttackInfo(name, kind, display or name.upper(), budget, paper_budget)
+    unknown = [norm for norm in norms if norm not in NORMS]
+    if not norms or unknown:
+        raise ValueError(f"attack {name!r}: norms must be a non-empty subset of {NORMS}, got {norms!r}")
+    info = AttackInfo(name, kind, display or name.upper(), budget, paper_budget, tuple(norms), on_correct)
 
     def decorator(fn: F) -> F:
         ATTACKS.register(name)(fn)
@@ -89,6 +109,13 @@ def attack_info(name: str) -> AttackInfo:
     """The :class:`AttackInfo` of registered attack ``name`` (ValueError listing them if unknown)."""
     ATTACKS.get(name)
     return ATTACK_INFO[name]
+
+
+def attack_options(name: str) -> dict[str, Any]:
+    """``{option: default}`` of registered attack ``name``: its keyword arguments but the
+    :data:`RESERVED` ones (``inspect.Parameter.empty`` where there is no default)."""
+    parameters = inspect.signature(get(name)).parameters
+    return {key: p.default for key, p in parameters.items() if key not in RESERVED}
 
 
 def get(name: str) -> Attack:

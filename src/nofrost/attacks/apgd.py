@@ -1,14 +1,15 @@
-"""ℓ∞ Auto-PGD: ``apgd-ce``, ``apgd-dlr`` and the targeted ``apgd-t``.
+"""Auto-PGD under ℓ∞ or ℓ2: ``apgd-ce``, ``apgd-dlr`` and the targeted ``apgd-t``.
 
 F. Croce, M. Hein, "Reliable evaluation of adversarial robustness with an ensemble of diverse
 parameter-free attacks", ICML 2020 (Sec. 3, Algorithm 1). APGD is PGD with momentum whose step
 size adapts itself, so it has no step size to tune:
 
-* start at a uniformly random point of the ε-ball (a random direction scaled to ℓ∞ norm ε,
-  clipped to [0, 1]), with step size η = 2ε;
-* step: ``z = P(x_k + η sign(∇f(x_k)))``, ``x_{k+1} = P(x_k + α (z − x_k) + (1 − α)(x_k −
+* start at a random point on the ε-sphere (a direction uniform in [−1, 1]^D under ℓ∞,
+  Gaussian under ℓ2, scaled to norm ε, clipped to [0, 1]), with step size η = 2ε;
+* step: ``z = P(x_k + η s(∇f(x_k)))``, ``x_{k+1} = P(x_k + α (z − x_k) + (1 − α)(x_k −
   x_{k−1}))`` with momentum α = 0.75 (α = 1 for the first step), P the projection onto the
-  ε-ball ∩ [0, 1];
+  ε-ball ∩ [0, 1] and s the steepest-ascent direction (``sign`` under ℓ∞, ``g / ‖g‖₂`` under
+  ℓ2), as in the authors' code for both norms;
 * at the checkpoints ``w_j ≈ p_j · steps``, ``p_0 = 0, p_1 = 0.22, p_{j+1} = p_j +
   max(p_j − p_{j−1} − 0.03, 0.06)`` (:func:`apgd_checkpoints`), each example halves its step
   size and restarts from its best point so far if (1) at most ρ = 0.75 of its steps since
@@ -45,6 +46,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Callable
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -57,9 +59,8 @@ from nofrost.attacks._common import (
     check_positive_int,
     check_precision,
     input_gradient,
-    run_on_correct,
-    uniform_like,
 )
+from nofrost.attacks._core import Ball, run_on_correct
 from nofrost.attacks._registry import register_attack
 
 __all__ = [
@@ -251,9 +252,7 @@ def _apgd_run(
     x0: Tensor,
     y: Tensor,
     target: Tensor | None,
-    lo: Tensor,
-    hi: Tensor,
-    eps: float,
+    ball: Ball,
     *,
     loss_fn: LossFn,
     steps: int,
@@ -271,10 +270,7 @@ def _apgd_run(
     fooled_out = torch.zeros(n, dtype=torch.bool, device=device)
     loss_out = torch.full((n,), float("-inf"), device=device)
 
-    # Random start: a uniformly random direction scaled to ℓ∞ norm ε, projected.
-    u = uniform_like(x0, -1.0, 1.0, generator)
-    u = u / u.flatten(1).abs().amax(dim=1).clamp_min(1e-12).view(view)
-    x = torch.clamp(x0 + eps * u, min=lo, max=hi)
+    x = ball.surface_point(generator)
 
     logits, loss, grad = _evaluate(model, x, y, target, loss_fn, precision_ctx, True, eot_iter)
     assert grad is not None
@@ -282,7 +278,7 @@ def _apgd_run(
     x_found = x  # the first misclassified iterate (meaningful where ``fooled``)
     x_best, grad_best, loss_best = x, grad, loss
     x_prev = x
-    eta = torch.full((n,) + (1,) * (x0.dim() - 1), 2 * eps, dtype=x0.dtype, device=device)
+    eta = torch.full((n,) + (1,) * (x0.dim() - 1), 2 * ball.eps, dtype=x0.dtype, device=device)
     loss_prev = loss
     successes = torch.zeros(n, dtype=torch.int64, device=device)
     loss_best_at_check = loss_best
@@ -303,10 +299,10 @@ def _apgd_run(
                 loss_out[rows[gone]] = loss_best[gone]
                 if keep.numel() == 0:
                     return x_out, fooled_out, loss_out
-                (x, x_prev, grad, x_best, grad_best, x_found, lo, hi, eta, y, rows) = (
-                    t[keep]
-                    for t in (x, x_prev, grad, x_best, grad_best, x_found, lo, hi, eta, y, rows)
+                (x, x_prev, grad, x_best, grad_best, x_found, eta, y, rows) = (
+                    t[keep] for t in (x, x_prev, grad, x_best, grad_best, x_found, eta, y, rows)
                 )
+                ball = ball[keep]
                 (loss_best, loss_prev, successes, loss_best_at_check, reduced_at_check) = (
                     t[keep]
                     for t in (loss_best, loss_prev, successes, loss_best_at_check, reduced_at_check)
@@ -318,8 +314,8 @@ def _apgd_run(
         alpha = 1.0 if i == 0 else 0.75
         momentum = x - x_prev
         x_prev = x
-        z = torch.clamp(x + eta * grad.sign(), min=lo, max=hi)
-        x = torch.clamp(x + alpha * (z - x) + (1 - alpha) * momentum, min=lo, max=hi)
+        z = ball.project(x + eta * ball.steepest(grad))
+        x = ball.project(x + alpha * (z - x) + (1 - alpha) * momentum)
 
         last = i == steps - 1  # the gradient at the last iterate would never be used
         logits, loss, grad_new = _evaluate(model, x, y, target, loss_fn, precision_ctx, not last, eot_iter)
@@ -365,9 +361,7 @@ def apgd_on_correct(
     model: nn.Module,
     x0: Tensor,
     y: Tensor,
-    lo: Tensor,
-    hi: Tensor,
-    eps: float,
+    ball: Ball,
     *,
     loss: str,
     steps: int = 100,
@@ -412,9 +406,7 @@ def apgd_on_correct(
                 x0[active],
                 y[active],
                 target,
-                lo[active],
-                hi[active],
-                eps,
+                ball[active],
                 loss_fn=loss_fn,
                 steps=steps,
                 rho=rho,
@@ -453,9 +445,12 @@ def _apgd(
     generator: torch.Generator | None,
     precision: str,
     num_classes: int | None,
-    eot_iter: int = 1,
+    eot_iter: int,
+    norm: str,
 ) -> Tensor:
-    eps, num_classes = check_attack_inputs(model, x, y, eps, num_classes)
+    eps, num_classes = check_attack_inputs(
+        model, x, y, eps, num_classes, norm=norm, supported=("linf", "l2"), attack=name
+    )
     eot_iter = check_positive_int(eot_iter, "eot_iter")
     steps = check_positive_int(steps, "steps")
     restarts = check_positive_int(restarts, "restarts")
@@ -467,20 +462,27 @@ def _apgd(
     check_generator(generator)
     if num_classes is not None:
         check_class_count(num_classes, loss=loss, n_target_classes=n_target_classes, name=name)
-
-
-    def attack_rows(x0, y0, lo, hi, logits, num_classes, precision_ctx):
-        targets = top_targets(logits, y0, n_target_classes) if loss == "dlr-t" else None
-        x_rows, _ = apgd_on_correct(
-            model, x0, y0, lo, hi, eps, loss=loss, steps=steps, restarts=restarts, rho=rho, early_stop=early_stop,
-            targets=targets, generator=generator, precision_ctx=precision_ctx, eot_iter=eot_iter,
-        )
-        return x_rows
-
     return run_on_correct(
-        model, x, y, eps, precision, attack_rows,
+        model, x, y, eps, precision, partial(
+            _apgd_rows, model, loss=loss, steps=steps, restarts=restarts, rho=rho, early_stop=early_stop,
+            n_target_classes=n_target_classes, generator=generator, eot_iter=eot_iter,
+        ), norm=norm,
         check_classes=lambda k: check_class_count(k, loss=loss, n_target_classes=n_target_classes, name=name),
     )
+
+
+def _apgd_rows(
+    model: nn.Module, x0: Tensor, y: Tensor, ball: Ball, clean_logits: Tensor, num_classes: int,
+    precision_ctx, *, loss: str, steps: int, restarts: int, rho: float, early_stop: bool,
+    generator: torch.Generator | None, eot_iter: int, n_target_classes: int | None = None,
+) -> Tensor:
+    """APGD on correctly classified rows (apgd-t: toward their top ``n_target_classes``)."""
+    targets = top_targets(clean_logits, y, n_target_classes) if loss == "dlr-t" else None
+    x_rows, _ = apgd_on_correct(
+        model, x0, y, ball, loss=loss, steps=steps, restarts=restarts, rho=rho, early_stop=early_stop,
+        targets=targets, generator=generator, precision_ctx=precision_ctx, eot_iter=eot_iter,
+    )
+    return x_rows
 
 
 def apgd_attack(
@@ -498,14 +500,15 @@ def apgd_attack(
     precision: str = "fp32",
     num_classes: int | None = None,
     eot_iter: int = 1,
+    norm: str = "linf",
 ) -> Tensor:
-    """Untargeted ℓ∞ APGD (Croce & Hein, ICML 2020) on the ``"ce"`` or ``"dlr"`` loss.
+    """Untargeted APGD (Croce & Hein, ICML 2020) on the ``"ce"`` or ``"dlr"`` loss.
 
     Args:
         model: maps (N, C, H, W) images in [0, 1] to (N, K) logits.
         x: float images (N, C, H, W) in [0, 1].
         y: int64 labels (N,).
-        eps: ℓ∞ radius as a fraction of the pixel range (8/255, not 8).
+        eps: radius of the ε-ball (ℓ∞: 8/255, not 8; ℓ2: e.g. 0.5).
         loss: ``"ce"`` (cross-entropy) or ``"dlr"`` (:func:`dlr_loss`, needs K ≥ 3).
         steps: iterations per restart (100 in standard AutoAttack, 20 in the NoFrost paper).
         restarts: random restarts, each on the examples not yet misclassified.
@@ -517,6 +520,7 @@ def apgd_attack(
         num_classes: the model's number of classes if known (checked up front).
         eot_iter: gradients averaged over this many passes per step (Expectation over
             Transformation, Athalye et al. 2018, for randomized models; 1: plain APGD).
+        norm: the threat model, ``"linf"`` or ``"l2"``.
 
     Returns:
         ``x_adv`` (detached), shape and dtype of ``x``, in [0, 1] and within ``eps`` of ``x``:
@@ -541,6 +545,7 @@ def apgd_attack(
         precision=precision,
         num_classes=num_classes,
         eot_iter=eot_iter,
+        norm=norm,
     )
 
 
@@ -561,22 +566,30 @@ def _apgd_on(loss: str, doc: str):
         precision: str = "fp32",
         num_classes: int | None = None,
         eot_iter: int = 1,
+        norm: str = "linf",
     ) -> Tensor:
         return apgd_attack(
             model, x, y, eps, loss=loss, steps=steps, restarts=restarts, rho=rho, early_stop=early_stop,
             generator=generator, precision=precision, num_classes=num_classes, eot_iter=eot_iter,
+            norm=norm,
         )
 
     attack.__name__ = attack.__qualname__ = f"apgd_{loss}_attack"
     attack.__doc__ = doc
-    return register_attack(f"apgd-{loss}", display=f"APGD-{loss.upper()}", paper_budget=20)(attack)
+    return register_attack(
+        f"apgd-{loss}", display=f"APGD-{loss.upper()}", paper_budget=20, norms=("linf", "l2"),
+        on_correct=partial(_apgd_rows, loss=loss),
+    )(attack)
 
 
 apgd_ce_attack = _apgd_on("ce", "APGD on the cross-entropy loss; see :func:`apgd_attack`.")
 apgd_dlr_attack = _apgd_on("dlr", "APGD on the DLR loss (needs ≥ 3 classes); see :func:`apgd_attack`.")
 
 
-@register_attack("apgd-t", display="APGD-T", paper_budget=20)
+@register_attack(
+    "apgd-t", display="APGD-T", paper_budget=20, norms=("linf", "l2"),
+    on_correct=partial(_apgd_rows, loss="dlr-t"),
+)
 def apgd_targeted_attack(
     model: nn.Module,
     x: Tensor,
@@ -592,6 +605,7 @@ def apgd_targeted_attack(
     precision: str = "fp32",
     num_classes: int | None = None,
     eot_iter: int = 1,
+    norm: str = "linf",
 ) -> Tensor:
     """APGD-T: APGD on the targeted DLR loss toward each of the top ``n_target_classes``.
 
@@ -618,4 +632,5 @@ def apgd_targeted_attack(
         precision=precision,
         num_classes=num_classes,
         eot_iter=eot_iter,
+        norm=norm,
     )

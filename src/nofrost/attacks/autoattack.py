@@ -22,8 +22,11 @@ Versions (``version=``):
   whose outputs are random (randomized defenses, stochastic layers).
 * ``"custom"``: ``attacks`` lists registered attack names, ``(name, kwargs)`` pairs or a
   ``{name: kwargs}`` mapping, run in that order. Any registered attack may appear; the ones
-  implemented here (``apgd-ce``, ``apgd-dlr``, ``apgd-t``, ``fab-t``) reuse the clean logits
-  and the examples' ε-ball bounds instead of recomputing them.
+  registered with an ``on_correct`` core (APGD, FAB-T, Square, RayS) reuse the clean logits
+  and the examples' ε-balls instead of recomputing them.
+
+Every attack validates its own options (and the norm, and the class count) before the first
+one runs; ``norm="l2"`` runs every attack of the plan under ℓ2.
 
 ``attack_kwargs`` ({name: kwargs}) overrides options of attacks in any version, and ``steps``
 sets the iterations of all of them that have a ``steps`` option. Randomness comes from
@@ -47,27 +50,25 @@ import torch
 from torch import Tensor, nn
 
 from nofrost.attacks._common import (
+    NORMS,
     attack_mode,
     autocast,
     check_attack_inputs,
     check_generator,
     check_logits_and_labels,
+    check_norm,
     check_positive_int,
     check_precision,
-    linf_bounds,
 )
-from nofrost.attacks._registry import ATTACKS, get, register_attack
-from nofrost.attacks.apgd import (
-    apgd_ce_attack,
-    apgd_dlr_attack,
-    apgd_on_correct,
-    apgd_targeted_attack,
-    check_bool,
-    check_class_count,
-    check_rho,
-    top_targets,
+from nofrost.attacks._core import Ball
+from nofrost.attacks._registry import (
+    ATTACKS,
+    RESERVED,
+    attack_info,
+    attack_options,
+    get,
+    register_attack,
 )
-from nofrost.attacks.fab import check_fab_params, fab_on_correct, fab_targeted_attack
 
 __all__ = ["VERSIONS", "autoattack", "autoattack_plan", "robust_accuracies", "run_autoattack"]
 
@@ -85,15 +86,6 @@ _VERSION_PLANS: dict[str, tuple[tuple[str, dict[str, Any]], ...]] = {
     "rand": (("apgd-ce", {"eot_iter": 20}), ("apgd-dlr", {"eot_iter": 20})),
 }
 
-# Attacks implemented in this package that AutoAttack runs through their building blocks.
-_OWN: dict[str, Any] = {
-    "apgd-ce": apgd_ce_attack,
-    "apgd-dlr": apgd_dlr_attack,
-    "apgd-t": apgd_targeted_attack,
-    "fab-t": fab_targeted_attack,
-}
-# Arguments AutoAttack itself passes to every attack; they cannot be set per attack.
-_RESERVED = ("model", "x", "y", "eps", "generator", "precision", "num_classes")
 _DEFAULT_TARGETS = 9
 
 
@@ -142,26 +134,6 @@ def _parse_attacks(attacks: Any) -> list[tuple[str, dict[str, Any]]]:
     if not items:
         raise ValueError("attacks is empty: name at least one attack")
     return items
-
-
-def _check_own_options(name: str, kwargs: dict[str, Any]) -> None:
-    """Validate the options of an attack implemented here, before anything runs."""
-    if "steps" in kwargs:
-        check_positive_int(kwargs["steps"], f"{name} steps")
-    if "restarts" in kwargs:
-        check_positive_int(kwargs["restarts"], f"{name} restarts")
-    if "n_target_classes" in kwargs:
-        check_positive_int(kwargs["n_target_classes"], f"{name} n_target_classes")
-    if "rho" in kwargs:
-        check_rho(kwargs["rho"])
-    if "early_stop" in kwargs:
-        check_bool(kwargs["early_stop"], f"{name} early_stop")
-    if "eot_iter" in kwargs:
-        check_positive_int(kwargs["eot_iter"], f"{name} eot_iter")
-    if name == "fab-t":
-        check_fab_params(
-            kwargs.get("alpha_max", 0.1), kwargs.get("eta", 1.05), kwargs.get("beta", 0.9)
-        )
 
 
 def autoattack_plan(
@@ -226,117 +198,44 @@ def autoattack_plan(
         params = inspect.signature(get(name)).parameters
         takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
         for key in kw:
-            if key in _RESERVED:
+            if key in RESERVED:
                 raise ValueError(
                     f"{key!r} cannot be set for {name!r}: AutoAttack passes it to every attack "
                     "(set it on the AutoAttack call instead)"
                 )
             if key not in params and not takes_any:
-                options = [p for p in params if p not in _RESERVED]
                 raise ValueError(
-                    f"attack {name!r} has no option {key!r}; its options: {', '.join(options)}"
+                    f"attack {name!r} has no option {key!r}; its options: "
+                    f"{', '.join(attack_options(name))}"
                 )
-        if name in _OWN:
-            _check_own_options(name, kw)
     return plan
 
 
-def _own_defaults(name: str) -> dict[str, Any]:
-    params = inspect.signature(_OWN[name]).parameters
-    return {
-        key: p.default
-        for key, p in params.items()
-        if p.default is not inspect.Parameter.empty and key not in _RESERVED
-    }
+def _with_default_targets(name: str, kwargs: dict[str, Any], num_classes: int) -> dict[str, Any]:
+    """Targeted attacks (apgd-t, fab-t) get AutoAttack's 9 targets, or K − 1 when K < 10."""
+    if "n_target_classes" in kwargs or "n_target_classes" not in attack_options(name):
+        return kwargs
+    return {**kwargs, "n_target_classes": min(_DEFAULT_TARGETS, num_classes - 1)}
 
 
-def _targets_for(name: str, kwargs: dict[str, Any], num_classes: int) -> int:
-    """Targets of apgd-t / fab-t: as given, else min(9, K − 1) (AutoAttack's 9 if K ≥ 10)."""
-    return int(kwargs.get("n_target_classes", min(_DEFAULT_TARGETS, num_classes - 1)))
+def _check_options(plan: list[tuple[str, dict[str, Any]]], model: nn.Module, x: Tensor, y: Tensor,
+                   eps: float, num_classes: int, precision: str, norm: str) -> None:
+    """Every attack checks its own options, the norm and the class count before any runs: a
+    call on zero examples does all of an attack's validation and nothing else."""
+    for name, kwargs in plan:
+        _run_registered(name, kwargs, model, x[:0], y[:0], eps, num_classes, torch.Generator(), precision, norm)
 
 
-def _check_plan_classes(plan: list[tuple[str, dict[str, Any]]], num_classes: int) -> None:
-    for name, kw in plan:
-        if name == "apgd-dlr":
-            check_class_count(num_classes, loss="dlr", name=name)
-        elif name == "apgd-t":
-            check_class_count(
-                num_classes,
-                loss="dlr-t",
-                n_target_classes=_targets_for(name, kw, num_classes),
-                name=name,
-            )
-        elif name == "fab-t":
-            check_class_count(
-                num_classes,
-                loss="ce",
-                n_target_classes=_targets_for(name, kw, num_classes),
-                name=name,
-            )
-
-
-# --------------------------------------------------------------------------------------------
-# Running it
-# --------------------------------------------------------------------------------------------
-
-
-def _run_own(
-    name: str,
-    kwargs: dict[str, Any],
-    model: nn.Module,
-    x: Tensor,
-    y: Tensor,
-    lo: Tensor,
-    hi: Tensor,
-    eps: float,
-    clean_logits: Tensor,
-    num_classes: int,
-    generator: torch.Generator,
-    precision_ctx,
+def _run_core(
+    name: str, kwargs: dict[str, Any], model: nn.Module, x: Tensor, y: Tensor, ball: Ball,
+    clean_logits: Tensor, num_classes: int, generator: torch.Generator, precision_ctx,
 ) -> Tensor:
-    """One of this package's attacks on still-robust examples, skipping its clean pass."""
-    options = {**_own_defaults(name), **kwargs}
-    if name in ("apgd-ce", "apgd-dlr", "apgd-t"):
-        targets = None
-        if name == "apgd-t":
-            targets = top_targets(clean_logits, y, _targets_for(name, kwargs, num_classes))
-        x_adv, _ = apgd_on_correct(
-            model,
-            x,
-            y,
-            lo,
-            hi,
-            eps,
-            loss={"apgd-ce": "ce", "apgd-dlr": "dlr", "apgd-t": "dlr-t"}[name],
-            steps=options["steps"],
-            restarts=options["restarts"],
-            rho=float(options["rho"]),
-            early_stop=options["early_stop"],
-            targets=targets,
-            generator=generator,
-            precision_ctx=precision_ctx,
-            eot_iter=options.get("eot_iter", 1),
-        )
-        return x_adv
-    assert name == "fab-t"
-    x_adv, _ = fab_on_correct(
-        model,
-        x,
-        y,
-        lo,
-        hi,
-        eps,
-        top_targets(clean_logits, y, _targets_for(name, kwargs, num_classes)),
-        steps=options["steps"],
-        restarts=options["restarts"],
-        alpha_max=float(options["alpha_max"]),
-        eta=float(options["eta"]),
-        beta=float(options["beta"]),
-        early_stop=options["early_stop"],
-        generator=generator,
-        precision_ctx=precision_ctx,
-    )
-    return x_adv
+    """An attack with an ``on_correct`` core, on still-robust rows, skipping its clean pass."""
+    defaults = {k: v for k, v in attack_options(name).items() if v is not inspect.Parameter.empty}
+    core = attack_info(name).on_correct
+    assert core is not None
+    return core(model, x, y, ball, clean_logits, num_classes, precision_ctx, generator=generator,
+                **{**defaults, **kwargs})
 
 
 def _run_registered(
@@ -349,8 +248,9 @@ def _run_registered(
     num_classes: int,
     generator: torch.Generator,
     precision: str,
+    norm: str,
 ) -> Tensor:
-    """Any other registered attack, through the public contract."""
+    """Any registered attack, through the public contract."""
     attack = get(name)
     params = inspect.signature(attack).parameters
     extra: dict[str, Any] = {}
@@ -362,6 +262,10 @@ def _run_registered(
         raise ValueError(f"attack {name!r} has no precision option; use precision='fp32'")
     if "num_classes" in params:
         extra["num_classes"] = num_classes
+    if "norm" in params:
+        extra["norm"] = norm
+    else:
+        check_norm(norm, attack_info(name).norms, attack=name)
     return attack(model, x, y, eps, **kwargs, **extra)
 
 
@@ -394,6 +298,7 @@ def run_autoattack(
     num_classes: int | None = None,
     batch_size: int | None = None,
     on_attack_done: Callable[[str, Tensor], None] | None = None,
+    norm: str = "linf",
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """AutoAttack (see the module docstring); returns ``(x_adv, per_attack_robust)``.
 
@@ -413,6 +318,8 @@ def run_autoattack(
         on_attack_done: called as ``on_attack_done(name, robust)`` after the clean pass
             (``"clean"``) and after each attack, with the robust mask so far: for progress
             reports and per-attack timing.
+        norm: the threat model, ``"linf"`` or ``"l2"``; every attack of the plan must
+            support it (the standard and fast versions do).
 
     Returns:
         ``x_adv``: per example the point of the attack that broke it, and for robust
@@ -424,7 +331,7 @@ def run_autoattack(
         with the examples that attack broke set to False, so the last is the AutoAttack
         robustness and ``mask[prev] & ~mask[name]`` shows what ``name`` broke.
     """
-    eps, num_classes = check_attack_inputs(model, x, y, eps, num_classes)
+    eps, num_classes = check_attack_inputs(model, x, y, eps, num_classes, norm=norm, supported=NORMS)
     check_precision(precision)
     check_generator(generator)
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
@@ -433,7 +340,8 @@ def run_autoattack(
         batch_size = check_positive_int(batch_size, "batch_size")
     plan = autoattack_plan(version, attacks, attack_kwargs, steps)
     if num_classes is not None:
-        _check_plan_classes(plan, num_classes)
+        plan = [(name, _with_default_targets(name, kw, num_classes)) for name, kw in plan]
+        _check_options(plan, model, x, y, eps, num_classes, precision, norm)
 
     x0 = x.detach()
     n = x0.shape[0]
@@ -453,32 +361,33 @@ def run_autoattack(
                 [model(x0[c]) for c in chunks(torch.arange(n, device=device))]
             )
         num_classes = check_logits_and_labels(clean_logits, y)
-        _check_plan_classes(plan, num_classes)
+        plan = [(name, _with_default_targets(name, kw, num_classes)) for name, kw in plan]
+        _check_options(plan, model, x0, y, eps, num_classes, precision, norm)
         robust = clean_logits.argmax(dim=1) == y
         per_attack: dict[str, Tensor] = {"clean": robust.clone()}
         if on_attack_done is not None:
             on_attack_done("clean", per_attack["clean"])
         x_adv = x0.clone()
-        lo, hi = linf_bounds(x0, eps)
+        ball = Ball(x0, eps, norm)
         first = True
         for index, (name, kwargs) in enumerate(plan):
             todo = robust.nonzero().squeeze(1) if eps > 0 else robust.new_zeros(0).long()
             if todo.numel() > 0:
                 attack_generator = _attack_generator(base, index)
                 for rows in chunks(todo):
-                    if name in _OWN:
-                        x_rows = _run_own(
-                            name, kwargs, model, x0[rows], y[rows], lo[rows], hi[rows], eps,
-                            clean_logits[rows], num_classes, attack_generator, precision_ctx,
+                    if attack_info(name).on_correct is not None:
+                        x_rows = _run_core(
+                            name, kwargs, model, x0[rows], y[rows], ball[rows], clean_logits[rows],
+                            num_classes, attack_generator, precision_ctx,
                         )  # fmt: skip
                     else:
                         x_rows = _run_registered(
                             name, kwargs, model, x0[rows], y[rows], eps, num_classes,
-                            attack_generator, precision,
+                            attack_generator, precision, norm,
                         )  # fmt: skip
                     # Never trust an attack's own bookkeeping: project (a no-op for attacks
                     # that keep the contract) and classify the point it returned.
-                    x_rows = torch.clamp(x_rows.detach(), min=lo[rows], max=hi[rows])
+                    x_rows = ball[rows].project(x_rows.detach())
                     with torch.no_grad(), precision_ctx:
                         broken = model(x_rows).argmax(dim=1) != y[rows]
                     robust[rows] = robust[rows] & ~broken
@@ -495,7 +404,7 @@ def run_autoattack(
     return x_adv, per_attack
 
 
-@register_attack("autoattack", kind="ensemble", display="AA", budget=None)
+@register_attack("autoattack", kind="ensemble", display="AA", budget=None, norms=NORMS)
 def autoattack(
     model: nn.Module,
     x: Tensor,
@@ -511,6 +420,7 @@ def autoattack(
     precision: str = "fp32",
     num_classes: int | None = None,
     batch_size: int | None = None,
+    norm: str = "linf",
 ) -> Tensor:
     """AutoAttack under the attack contract; returns ``x_adv`` (see :func:`run_autoattack`)."""
     x_adv, _ = run_autoattack(
@@ -527,6 +437,7 @@ def autoattack(
         precision=precision,
         num_classes=num_classes,
         batch_size=batch_size,
+        norm=norm,
     )
     return x_adv
 

@@ -23,7 +23,7 @@ from nofrost.attacks.pgd import pgd_attack
 __all__ = ["bim_attack"]
 
 
-@register_attack("bim", display="BIM")
+@register_attack("bim", display="BIM", norms=("linf", "l2"))
 def bim_attack(
     model: nn.Module,
     x: Tensor,
@@ -37,19 +37,20 @@ def bim_attack(
     train_mode: bool = False,
     num_classes: int | None = None,
     eot_iter: int = 1,
+    norm: str = "linf",
 ) -> Tensor:
     """BIM / iterative FGSM (Kurakin et al., 2017): PGD from the clean image; returns ``x_adv``.
 
     Args:
         model, x, y, eps: as for every attack (see :mod:`nofrost.attacks`).
         steps: gradient steps (default 20, the NoFrost paper's evaluation budget).
-        step_size: α; default ``min(1.25 ε, ε + 4/255) / steps`` (Kurakin et al.'s schedule,
-            :func:`~nofrost.attacks.pgd.default_step_size`).
+        step_size: α; default :func:`~nofrost.attacks.pgd.default_step_size` as for PGD.
         generator: accepted for a uniform attack interface; BIM is deterministic.
         precision: ``"fp32"`` or ``"bf16"`` forward passes.
         train_mode: keep the model's train/eval modes instead of eval mode.
         num_classes: the model's number of classes if known (validates the labels up front).
         eot_iter: gradients averaged over this many passes per step (EOT, for randomized models).
+        norm: the threat model, ``"linf"`` or ``"l2"`` (steps along the normalised gradient).
     """
     # pgd_attack validates everything up front (eps, images, labels, steps, step_size, ...).
     return pgd_attack(
@@ -66,4 +67,5 @@ def bim_attack(
         train_mode=train_mode,
         num_classes=num_classes,
         eot_iter=eot_iter,
+        norm=norm,
     )

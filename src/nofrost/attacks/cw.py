@@ -28,11 +28,10 @@ from nofrost.attacks._common import (
     check_positive_int,
     check_precision,
     check_step_size,
-    linf_bounds,
-    uniform_like,
 )
+from nofrost.attacks._core import Ball
 from nofrost.attacks._registry import register_attack
-from nofrost.attacks._sign_pgd import sign_gradient_ascent
+from nofrost.attacks._steepest import steepest_ascent
 from nofrost.attacks.pgd import default_step_size
 
 __all__ = ["cw_linf_attack", "cw_margin"]
@@ -62,6 +61,7 @@ def cw_linf_attack(
     train_mode: bool = False,
     num_classes: int | None = None,
     eot_iter: int = 1,
+    norm: str = "linf",
 ) -> Tensor:
     """ℓ∞ PGD on the Carlini–Wagner margin loss; returns ``x_adv``.
 
@@ -76,8 +76,9 @@ def cw_linf_attack(
         train_mode: keep the model's train/eval modes instead of eval mode.
         num_classes: the model's number of classes if known (validates the labels up front).
         eot_iter: gradients averaged over this many passes per step (EOT, for randomized models).
+        norm: only ``"linf"``: the attack is defined for ℓ∞ (ℓ2 is refused with a message).
     """
-    eps, num_classes = check_attack_inputs(model, x, y, eps, num_classes)
+    eps, num_classes = check_attack_inputs(model, x, y, eps, num_classes, norm=norm, attack="cw-linf")
     steps = check_positive_int(steps, "steps")
     step_size = default_step_size(eps, steps) if step_size is None else check_step_size(step_size)
     confidence = check_non_negative(confidence, "confidence (κ)")
@@ -88,12 +89,12 @@ def cw_linf_attack(
     x0 = x.detach()
     if x0.shape[0] == 0:
         return x0.clone()
-    lo, hi = linf_bounds(x0, eps)
+    ball = Ball(x0, eps)
 
     with attack_mode(model, train_mode=train_mode), torch.enable_grad():
-        start = torch.clamp(x0 + uniform_like(x0, -eps, eps, generator), min=lo, max=hi) if random_start else x0
-        x_adv, _ = sign_gradient_ascent(
-            model, start, lo, hi,
+        start = ball.random_start(generator) if random_start else x0
+        x_adv, _ = steepest_ascent(
+            model, start, ball,
             # Descend on the margin (push the true logit below the best other one).
             lambda logits: -cw_margin(logits, y, confidence).sum(),
             steps=steps, step_size=step_size, precision_ctx=autocast(precision, x0.device), eot_iter=eot_iter,

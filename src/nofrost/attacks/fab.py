@@ -30,6 +30,7 @@ perturbation, which cannot change whether it is broken at ε.
 from __future__ import annotations
 
 import numbers
+from functools import partial
 
 import numpy as np
 import torch
@@ -42,9 +43,9 @@ from nofrost.attacks._common import (
     check_positive_int,
     check_precision,
     input_gradient,
-    run_on_correct,
     uniform_like,
 )
+from nofrost.attacks._core import Ball, run_on_correct
 from nofrost.attacks._registry import register_attack
 from nofrost.attacks.apgd import check_bool, check_class_count, sync_period, top_targets
 
@@ -99,9 +100,7 @@ def _fab_run(
     x0: Tensor,
     y: Tensor,
     target: Tensor,
-    lo: Tensor,
-    hi: Tensor,
-    eps: float,
+    ball: Ball,
     *,
     steps: int,
     alpha_max: float,
@@ -114,6 +113,7 @@ def _fab_run(
 ) -> tuple[Tensor, Tensor]:
     """One targeted FAB run; returns ``(x_adv, broken)`` with ``x_adv`` in the ε-ball."""
     n = x0.shape[0]
+    eps = ball.eps
     view = (-1,) + (1,) * (x0.dim() - 1)
     x_out = torch.empty_like(x0)
     broken_out = torch.zeros(n, dtype=torch.bool, device=x0.device)
@@ -137,7 +137,7 @@ def _fab_run(
                 x_out[rows[gone]] = best[gone]
                 broken_out[rows[gone]] = True
                 if keep.numel() == 0:
-                    return torch.clamp(x_out, min=lo, max=hi), broken_out
+                    return ball.project(x_out), broken_out
                 (x0, x1, best, dist_best, y, target, rows) = (
                     t[keep] for t in (x0, x1, best, dist_best, y, target, rows)
                 )
@@ -171,16 +171,14 @@ def _fab_run(
     found = (dist_best < float("inf")).view(view)
     x_out[rows] = torch.where(found, best, x1)
     broken_out[rows] = dist_best <= eps
-    return torch.clamp(x_out, min=lo, max=hi), broken_out
+    return ball.project(x_out), broken_out
 
 
 def fab_on_correct(
     model: nn.Module,
     x0: Tensor,
     y: Tensor,
-    lo: Tensor,
-    hi: Tensor,
-    eps: float,
+    ball: Ball,
     targets: Tensor,
     *,
     steps: int = 100,
@@ -215,9 +213,7 @@ def fab_on_correct(
                 x0[active],
                 y[active],
                 targets[active, column],
-                lo[active],
-                hi[active],
-                eps,
+                ball[active],
                 steps=steps,
                 alpha_max=alpha_max,
                 eta=eta,
@@ -252,7 +248,21 @@ def check_fab_params(alpha_max: object, eta: object, beta: object) -> tuple[floa
     )
 
 
-@register_attack("fab-t", display="FAB-T", paper_budget=20)
+def _fab_rows(
+    model: nn.Module, x0: Tensor, y: Tensor, ball: Ball, clean_logits: Tensor, num_classes: int,
+    precision_ctx, *, steps: int, restarts: int, n_target_classes: int, alpha_max: float, eta: float,
+    beta: float, early_stop: bool, generator: torch.Generator | None,
+) -> Tensor:
+    """FAB-T on correctly classified rows, toward their top ``n_target_classes`` classes."""
+    x_rows, _ = fab_on_correct(
+        model, x0, y, ball, top_targets(clean_logits, y, n_target_classes), steps=steps, restarts=restarts,
+        alpha_max=alpha_max, eta=eta, beta=beta, early_stop=early_stop, generator=generator,
+        precision_ctx=precision_ctx,
+    )
+    return x_rows
+
+
+@register_attack("fab-t", display="FAB-T", paper_budget=20, on_correct=_fab_rows)
 def fab_targeted_attack(
     model: nn.Module,
     x: Tensor,
@@ -269,6 +279,7 @@ def fab_targeted_attack(
     generator: torch.Generator | None = None,
     precision: str = "fp32",
     num_classes: int | None = None,
+    norm: str = "linf",
 ) -> Tensor:
     """ℓ∞ FAB-T (Croce & Hein, ICML 2020), see the module docstring; returns ``x_adv``.
 
@@ -287,12 +298,13 @@ def fab_targeted_attack(
         generator: source of the random restarts.
         precision: ``"fp32"`` or ``"bf16"`` forward passes.
         num_classes: the model's number of classes if known (checked up front).
+        norm: the threat model (``"linf"``).
 
     Returns:
         ``x_adv`` with the shape and dtype of ``x``, in [0, 1] and within ``eps`` of ``x``;
         examples the model misclassifies already are returned unchanged.
     """
-    eps, num_classes = check_attack_inputs(model, x, y, eps, num_classes)
+    eps, num_classes = check_attack_inputs(model, x, y, eps, num_classes, norm=norm, attack="fab-t")
     steps = check_positive_int(steps, "steps")
     restarts = check_positive_int(restarts, "restarts")
     n_target_classes = check_positive_int(n_target_classes, "n_target_classes")
@@ -303,16 +315,10 @@ def fab_targeted_attack(
     if num_classes is not None:
         check_class_count(num_classes, loss="ce", n_target_classes=n_target_classes, name="fab-t")
 
-
-    def attack_rows(x0, y0, lo, hi, logits, num_classes, precision_ctx):
-        x_rows, _ = fab_on_correct(
-            model, x0, y0, lo, hi, eps, top_targets(logits, y0, n_target_classes), steps=steps, restarts=restarts,
-            alpha_max=alpha_max, eta=eta, beta=beta, early_stop=early_stop, generator=generator,
-            precision_ctx=precision_ctx,
-        )
-        return x_rows
-
     return run_on_correct(
-        model, x, y, eps, precision, attack_rows,
+        model, x, y, eps, precision, partial(
+            _fab_rows, model, steps=steps, restarts=restarts, n_target_classes=n_target_classes,
+            alpha_max=alpha_max, eta=eta, beta=beta, early_stop=early_stop, generator=generator,
+        ), norm=norm,
         check_classes=lambda k: check_class_count(k, loss="ce", n_target_classes=n_target_classes, name="fab-t"),
     )

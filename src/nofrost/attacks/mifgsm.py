@@ -32,10 +32,10 @@ from nofrost.attacks._common import (
     check_positive_int,
     check_precision,
     check_step_size,
-    linf_bounds,
 )
+from nofrost.attacks._core import Ball
 from nofrost.attacks._registry import register_attack
-from nofrost.attacks._sign_pgd import sign_gradient_ascent
+from nofrost.attacks._steepest import steepest_ascent
 from nofrost.attacks.pgd import default_step_size
 
 __all__ = ["mifgsm_attack"]
@@ -56,6 +56,7 @@ def mifgsm_attack(
     train_mode: bool = False,
     num_classes: int | None = None,
     eot_iter: int = 1,
+    norm: str = "linf",
 ) -> Tensor:
     """MI-FGSM (Dong et al., CVPR 2018); returns ``x_adv``.
 
@@ -70,8 +71,9 @@ def mifgsm_attack(
         train_mode: keep the model's train/eval modes instead of eval mode.
         num_classes: the model's number of classes if known (validates the labels up front).
         eot_iter: gradients averaged over this many passes per step (EOT, for randomized models).
+        norm: only ``"linf"``: the attack is defined for ℓ∞ (ℓ2 is refused with a message).
     """
-    eps, num_classes = check_attack_inputs(model, x, y, eps, num_classes)
+    eps, num_classes = check_attack_inputs(model, x, y, eps, num_classes, norm=norm, attack="mifgsm")
     steps = check_positive_int(steps, "steps")
     eot_iter = check_positive_int(eot_iter, "eot_iter")
     if step_size is None:
@@ -87,11 +89,11 @@ def mifgsm_attack(
     x0 = x.detach()
     if x0.shape[0] == 0:
         return x0.clone()
-    lo, hi = linf_bounds(x0, eps)
+    ball = Ball(x0, eps)
 
     with attack_mode(model, train_mode=train_mode), torch.enable_grad():
-        x_adv, _ = sign_gradient_ascent(
-            model, x0, lo, hi, lambda logits: F.cross_entropy(logits.float(), y, reduction="sum"),
+        x_adv, _ = steepest_ascent(
+            model, x0, ball, lambda logits: F.cross_entropy(logits.float(), y, reduction="sum"),
             steps=steps, step_size=step_size, precision_ctx=autocast(precision, x0.device), momentum=decay,
             eot_iter=eot_iter,
             on_first_logits=None if num_classes is not None else (lambda logits: check_logits_and_labels(logits, y)),

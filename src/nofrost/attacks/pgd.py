@@ -1,9 +1,10 @@
-"""ℓ∞ projected gradient descent (PGD), untargeted and targeted.
+"""Projected gradient descent (PGD) under ℓ∞ or ℓ2, untargeted and targeted.
 
 PGD: A. Madry, A. Makelov, L. Schmidt, D. Tsipras, A. Vladu, "Towards Deep Learning Models
-Resistant to Adversarial Attacks", ICLR 2018. Start at a uniformly random point of the ε-ball,
-take steps of size α along the sign of the input gradient of the cross-entropy loss and
-project back onto the ε-ball ∩ [0, 1] after each step.
+Resistant to Adversarial Attacks", ICLR 2018. Start at a random point of the ε-ball, take
+steps of size α along the steepest-ascent direction of the cross-entropy loss (its sign under
+ℓ∞, the normalised gradient under ℓ2) and project back onto the ε-ball ∩ [0, 1] after each
+step.
 
 PGD^T (``pgd-t``): the targeted variant used in the NoFrost paper (H. Wang, A. Zhang, S. Zheng,
 X. Shi, M. Li, Z. Wang, "Removing Batch Normalization Boosts Adversarial Training", ICML 2022):
@@ -34,26 +35,28 @@ from nofrost.attacks._common import (
     check_precision,
     check_same_device,
     check_step_size,
-    linf_bounds,
     random_targets,
-    uniform_like,
 )
+from nofrost.attacks._core import Ball
 from nofrost.attacks._registry import register_attack
-from nofrost.attacks._sign_pgd import sign_gradient_ascent
+from nofrost.attacks._steepest import steepest_ascent
 
 __all__ = ["default_step_size", "pgd_attack", "pgd_targeted_attack"]
 
 
-def default_step_size(eps: float, steps: int) -> float:
-    """``min(1.25 ε, ε + 4/255) / steps``, the step size of the NoFrost reference code.
+def default_step_size(eps: float, steps: int, norm: str = "linf") -> float:
+    """ℓ∞: ``min(1.25 ε, ε + 4/255) / steps``, the step size of the NoFrost reference code;
+    ℓ2: ``2.5 ε / steps`` (Madry et al. 2018's rule, used by the robustness library).
 
-    The total path length slightly exceeds ε so that, from a random start, PGD can still reach
-    the opposite face of the ε-ball; for large ε the excess is capped at 4/255.
+    The total path length exceeds ε so that, from a random start, PGD can still reach the
+    opposite side of the ε-ball; under ℓ∞ the excess is capped at 4/255 for large ε.
     """
+    if norm == "l2":
+        return 2.5 * eps / steps
     return min(1.25 * eps, eps + 4 / 255) / steps
 
 
-@register_attack("pgd", display="PGD")
+@register_attack("pgd", display="PGD", norms=("linf", "l2"))
 def pgd_attack(
     model: nn.Module,
     x: Tensor,
@@ -71,20 +74,23 @@ def pgd_attack(
     train_mode: bool = False,
     num_classes: int | None = None,
     eot_iter: int = 1,
+    norm: str = "linf",
 ) -> Tensor:
-    """ℓ∞ PGD (Madry et al., ICLR 2018) on the cross-entropy loss; returns ``x_adv``.
+    """PGD (Madry et al., ICLR 2018) on the cross-entropy loss; returns ``x_adv``.
 
     Args:
         model: maps (N, C, H, W) images in [0, 1] to (N, K) logits.
         x: float images (N, C, H, W) in [0, 1].
         y: int64 labels (N,).
-        eps: ℓ∞ radius as a fraction of the pixel range (8/255, not 8).
+        eps: radius of the ε-ball: ℓ∞ as a fraction of the pixel range (8/255, not 8), ℓ2
+            as the Euclidean length of the perturbation of [0, 1] images (e.g. 0.5).
         steps: gradient steps per restart.
-        step_size: α; default :func:`default_step_size` ``(eps, steps)``.
+        step_size: α; default :func:`default_step_size` ``(eps, steps, norm)``.
         restarts: independent random restarts. Each image keeps the first restart's
             adversarial that fools the model (untargeted: misclassified; targeted: classified
             as the target), otherwise the last restart's. ``restarts=1`` costs no extra forward.
-        random_start: start uniformly at random in the ε-ball (else at ``x``).
+        random_start: start at a random point of the ε-ball (:meth:`Ball.random_start`),
+            else at ``x``.
         targeted: minimise the cross-entropy to ``target`` instead of maximising it to ``y``.
         target: int64 (N,) target classes for ``targeted=True``; if omitted, a uniformly
             random class ≠ y per image (:func:`random_targets`). Random targets are drawn from
@@ -98,6 +104,7 @@ def pgd_attack(
             logits on the first forward pass is used to check the labels.
         eot_iter: gradients averaged over this many passes per step (Expectation over
             Transformation, for randomized models; 1: plain PGD).
+        norm: the threat model, ``"linf"`` or ``"l2"``.
 
     Returns:
         ``x_adv`` with the shape and dtype of ``x``, in [0, 1] and within ``eps`` of ``x``
@@ -105,11 +112,16 @@ def pgd_attack(
         restored on return, also if the attack raises.
     """
     # ---- validation, all up front --------------------------------------------------------
-    eps, num_classes = check_attack_inputs(model, x, y, eps, num_classes)
+    eps, num_classes = check_attack_inputs(
+        model, x, y, eps, num_classes, norm=norm, supported=("linf", "l2"), attack="pgd"
+    )
     steps = check_positive_int(steps, "steps")
     restarts = check_positive_int(restarts, "restarts")
     eot_iter = check_positive_int(eot_iter, "eot_iter")
-    step_size = default_step_size(eps, steps) if step_size is None else check_step_size(step_size)
+    if step_size is None:
+        step_size = default_step_size(eps, steps, norm)
+    else:
+        step_size = check_step_size(step_size, norm=norm)
     check_precision(precision)
     check_generator(generator)
     n = x.shape[0]
@@ -127,7 +139,7 @@ def pgd_attack(
     x0 = x.detach()
     if n == 0:
         return x0.clone()
-    lo, hi = linf_bounds(x0, eps)  # the projection in the loop is then one clamp
+    ball = Ball(x0, eps, norm)
 
     with attack_mode(model, train_mode=train_mode), torch.enable_grad():
         precision_ctx = autocast(precision, x0.device)
@@ -153,12 +165,9 @@ def pgd_attack(
         best: Tensor | None = None
         found: Tensor | None = None
         for restart in range(restarts):
-            if random_start:
-                start = torch.clamp(x0 + uniform_like(x0, -eps, eps, generator), min=lo, max=hi)
-            else:
-                start = x0
-            x_adv, _ = sign_gradient_ascent(
-                model, start, lo, hi, objective, steps=steps, step_size=step_size, precision_ctx=precision_ctx,
+            start = ball.random_start(generator) if random_start else x0
+            x_adv, _ = steepest_ascent(
+                model, start, ball, objective, steps=steps, step_size=step_size, precision_ctx=precision_ctx,
                 eot_iter=eot_iter,
                 # first forward only: check the labels against the logits' width
                 on_first_logits=None if checked else (lambda logits: check_logits_and_labels(logits, y, target)),
@@ -186,7 +195,7 @@ def pgd_attack(
     return best
 
 
-@register_attack("pgd-t", display="PGD^T")
+@register_attack("pgd-t", display="PGD^T", norms=("linf", "l2"))
 def pgd_targeted_attack(
     model: nn.Module,
     x: Tensor,
@@ -203,8 +212,9 @@ def pgd_targeted_attack(
     train_mode: bool = False,
     num_classes: int | None = None,
     eot_iter: int = 1,
+    norm: str = "linf",
 ) -> Tensor:
-    """PGD^T (NoFrost, Wang et al., ICML 2022): targeted ℓ∞ PGD toward a random class ≠ y.
+    """PGD^T (NoFrost, Wang et al., ICML 2022): targeted PGD toward a random class ≠ y.
 
     Same as :func:`pgd_attack` with ``targeted=True``: minimises the cross-entropy to a
     uniformly random wrong class per image (or to ``target`` if given).
@@ -225,4 +235,5 @@ def pgd_targeted_attack(
         train_mode=train_mode,
         num_classes=num_classes,
         eot_iter=eot_iter,
+        norm=norm,
     )

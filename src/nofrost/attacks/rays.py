@@ -41,8 +41,8 @@ from nofrost.attacks._common import (
     check_generator,
     check_positive_int,
     check_precision,
-    run_on_correct,
 )
+from nofrost.attacks._core import Ball, run_on_correct
 from nofrost.attacks._registry import register_attack
 
 __all__ = ["rays_attack"]
@@ -57,7 +57,6 @@ def _check_tol(tol: object) -> float:
     return value
 
 
-@register_attack("rays", kind="black-box", display="RayS", budget="queries", paper_budget=400)
 def rays_attack(
     model: nn.Module,
     x: Tensor,
@@ -69,6 +68,7 @@ def rays_attack(
     generator: torch.Generator | None = None,
     precision: str = "fp32",
     num_classes: int | None = None,
+    norm: str = "linf",
 ) -> Tensor:
     """ℓ∞ RayS (Chen & Gu, KDD 2020) with early stopping at ε; returns ``x_adv``.
 
@@ -82,27 +82,31 @@ def rays_attack(
         generator: accepted for a uniform attack interface; RayS is deterministic.
         precision: ``"fp32"`` or ``"bf16"`` forward passes.
         num_classes: the model's number of classes if known (validates the labels up front).
+        norm: only ``"linf"``: RayS searches ℓ∞ sign directions (ℓ2 is refused with a message).
 
     Returns:
         ``x_adv = clip(x + ε·v)`` for the best direction v found: misclassified if a boundary
         radius ≤ ε was found, otherwise the point at radius ε along the best ray. Images the
         model already misclassifies are returned unchanged.
     """
-    eps, num_classes = check_attack_inputs(model, x, y, eps, num_classes)
+    eps, num_classes = check_attack_inputs(model, x, y, eps, num_classes, norm=norm, attack="rays")
     queries = check_positive_int(queries, "queries")
     tol = _check_tol(tol)
     check_precision(precision)
     check_generator(generator)
 
-    return run_on_correct(model, x, y, eps, precision, partial(_rays_rows, model, eps=eps, queries=queries, tol=tol))
+    return run_on_correct(
+        model, x, y, eps, precision, partial(_rays_rows, model, queries=queries, tol=tol), norm=norm
+    )
 
 
 @torch.no_grad()
 def _rays_rows(
-    model: nn.Module, x0: Tensor, y: Tensor, lo: Tensor, hi: Tensor, clean_logits: Tensor, num_classes: int,
-    precision_ctx, *, eps: float, queries: int, tol: float,
+    model: nn.Module, x0: Tensor, y: Tensor, ball: Ball, clean_logits: Tensor, num_classes: int,
+    precision_ctx, *, queries: int, tol: float, generator: torch.Generator | None = None,
 ) -> Tensor:
-    """RayS on correctly classified rows (``lo``/``hi`` their ε-ball bounds)."""
+    """RayS on correctly classified rows (``ball`` their ℓ∞ ε-ball); deterministic."""
+    lo, hi, eps = ball.lo, ball.hi, ball.eps
     n = x0.shape[0]
     shape = x0.shape
     device = x0.device
@@ -169,3 +173,8 @@ def _rays_rows(
         fooled[index] |= done
 
     return torch.where(sign > 0, hi_flat, lo_flat).view(shape)
+
+
+register_attack(
+    "rays", kind="black-box", display="RayS", budget="queries", paper_budget=400, on_correct=_rays_rows
+)(rays_attack)

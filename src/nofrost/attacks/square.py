@@ -41,8 +41,8 @@ from nofrost.attacks._common import (
     check_generator,
     check_positive_int,
     check_precision,
-    run_on_correct,
 )
+from nofrost.attacks._core import Ball, run_on_correct
 from nofrost.attacks._registry import register_attack
 
 __all__ = ["p_schedule", "square_attack"]
@@ -87,7 +87,6 @@ def _randint(
     return torch.randint(0, high, shape, generator=generator, device=draw_on).to(device)
 
 
-@register_attack("square", kind="black-box", display="Square", budget="queries")
 def square_attack(
     model: nn.Module,
     x: Tensor,
@@ -99,6 +98,7 @@ def square_attack(
     generator: torch.Generator | None = None,
     precision: str = "fp32",
     num_classes: int | None = None,
+    norm: str = "linf",
 ) -> Tensor:
     """ℓ∞ Square Attack (Andriushchenko et al., ECCV 2020); returns ``x_adv``.
 
@@ -112,27 +112,29 @@ def square_attack(
         generator: source of all randomness, for reproducible ``x_adv``.
         precision: ``"fp32"`` or ``"bf16"`` forward passes (the margin is computed in fp32).
         num_classes: the model's number of classes if known (validates the labels up front).
+        norm: the threat model (``"linf"``).
 
     Returns:
         ``x_adv``: for each image the point of lowest margin found (the first one to fool the
         model), or ``x`` itself if the model already misclassifies ``x``.
     """
-    eps, num_classes = check_attack_inputs(model, x, y, eps, num_classes)
+    eps, num_classes = check_attack_inputs(model, x, y, eps, num_classes, norm=norm, attack="square")
     queries = check_positive_int(queries, "queries")
     p_init = _check_p_init(p_init)
     check_precision(precision)
     check_generator(generator)
 
     return run_on_correct(model, x, y, eps, precision, partial(
-        _square_rows, model, queries=queries, p_init=p_init, generator=generator))
+        _square_rows, model, queries=queries, p_init=p_init, generator=generator), norm=norm)
 
 
 @torch.no_grad()
 def _square_rows(
-    model: nn.Module, x0: Tensor, y: Tensor, lo: Tensor, hi: Tensor, clean_logits: Tensor, num_classes: int,
+    model: nn.Module, x0: Tensor, y: Tensor, ball: Ball, clean_logits: Tensor, num_classes: int,
     precision_ctx, *, queries: int, p_init: float, generator: torch.Generator | None,
 ) -> Tensor:
-    """Square Attack on correctly classified rows (``lo``/``hi`` their ε-ball bounds)."""
+    """Square Attack on correctly classified rows (``ball`` their ℓ∞ ε-ball)."""
+    lo, hi = ball.lo, ball.hi
     n = x0.shape[0]
     c, h, w = x0.shape[1:]
     device = x0.device
@@ -183,3 +185,8 @@ def _square_rows(
         best_margin[active] = torch.where(improved, margin, best_margin[active])
         x_best[active] = torch.where(improved.view(k, 1, 1, 1), x_new, best_a)
     return x_best
+
+
+register_attack(
+    "square", kind="black-box", display="Square", budget="queries", on_correct=_square_rows
+)(square_attack)

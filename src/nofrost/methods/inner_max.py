@@ -10,7 +10,7 @@ plain cross-entropy PGD (which ``nofrost.attacks.pgd_attack`` already is):
 
 It follows the attack contract of ``nofrost.attacks``: it runs inside ``attack_mode`` (eval
 mode unless ``train_mode``; parameters frozen, every flag restored), takes gradients with
-``input_gradient`` and projects with the exact ℓ∞ bounds of ``linf_bounds``.
+``input_gradient`` and projects onto the exact ℓ∞ ball (``Ball``).
 """
 
 from __future__ import annotations
@@ -19,9 +19,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from nofrost.attacks import attack_mode, autocast, linf_bounds
-from nofrost.attacks._common import check_attack_inputs, check_positive_int, check_step_size, uniform_like
-from nofrost.attacks._sign_pgd import sign_gradient_ascent
+from nofrost.attacks import attack_mode, autocast
+from nofrost.attacks._common import (
+    check_attack_inputs,
+    check_positive_int,
+    check_step_size,
+)
+from nofrost.attacks._core import Ball, gaussian_like
+from nofrost.attacks._steepest import steepest_ascent
 from nofrost.attacks.pgd import default_step_size
 
 STARTS = ("uniform", "normal", "none")
@@ -92,7 +97,7 @@ def inner_pgd(
     steps_taken = torch.zeros(n, dtype=torch.long, device=x0.device)
     if n == 0:
         return x0.clone(), steps_taken
-    lo, hi = linf_bounds(x0, eps)
+    ball = Ball(x0, eps)
 
     with attack_mode(model, train_mode=train_mode), torch.enable_grad():
         precision_ctx = autocast(precision, x0.device)
@@ -101,11 +106,9 @@ def inner_pgd(
             with torch.no_grad(), precision_ctx:
                 target = model(x0).float()
         if start == "uniform":
-            x_start = torch.clamp(x0 + uniform_like(x0, -eps, eps, generator), min=lo, max=hi)
+            x_start = ball.random_start(generator)
         elif start == "normal":
-            noise = torch.randn(x0.shape, generator=generator, dtype=x0.dtype,
-                                device=generator.device if generator is not None else x0.device)
-            x_start = torch.clamp(x0 + NORMAL_START_STD * noise.to(x0.device), min=lo, max=hi)
+            x_start = ball.project(x0 + NORMAL_START_STD * gaussian_like(x0, generator))
         else:
             x_start = x0
 
@@ -115,7 +118,7 @@ def inner_pgd(
             return kl_divergence(target, logits, reduction="sum")
 
         # FAT's early stop costs one sync per step; its saving is stopping early.
-        return sign_gradient_ascent(
-            model, x_start, lo, hi, objective, steps=steps, step_size=step_size, precision_ctx=precision_ctx,
+        return steepest_ascent(
+            model, x_start, ball, objective, steps=steps, step_size=step_size, precision_ctx=precision_ctx,
             fat_tau=tau, labels=y,
         )

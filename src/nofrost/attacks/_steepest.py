@@ -1,9 +1,12 @@
-"""The one sign-gradient ℓ∞ step loop behind ``pgd``, ``pgd-t``, ``bim``, ``mifgsm``, ``cw-linf``
+"""The one steepest-ascent step loop behind ``pgd``, ``pgd-t``, ``bim``, ``mifgsm``, ``cw-linf``
 and the training-time inner maximisations (TRADES' KL attack, FAT's early-stopped PGD).
 
-Each of those is this loop with its own objective, start and options:
+Each of those is this loop with its own objective, start, ball and options:
 
-    x_{t+1} = clip_[lo, hi](x_t + α · sign(d_t)),   d_t = ∇ₓ objective(f(x_t))
+    x_{t+1} = P(x_t + α · s(d_t)),   d_t = ∇ₓ objective(f(x_t))
+
+with ``P`` the ball's projection and ``s`` its steepest-ascent direction: ``sign`` under ℓ∞
+(the sign-gradient PGD of Madry et al.), ``d / ‖d‖₂`` under ℓ2.
 
 or, with ``momentum`` μ (MI-FGSM, Dong et al. 2018), ``d_t = μ · d_{t−1} + g_t / ‖g_t‖₁``.
 ``objective(logits)`` is a scalar the loop *ascends* (a summed per-example loss, so each
@@ -12,7 +15,7 @@ negative. With ``fat_tau`` (FAT, Zhang et al. 2020, Algorithm 1) an example that
 misclassified with no budget left stops where it is; one misclassified with budget left spends
 a unit and steps on (every budget starts at ``fat_tau``).
 
-The caller owns validation, ``attack_mode``, the start and the bounds; the loop has no host
+The caller owns validation, ``attack_mode``, the start and the ball; the loop has no host
 synchronisation unless ``fat_tau`` is set (one per step, to stop when every example has).
 """
 
@@ -25,13 +28,13 @@ import torch
 from torch import Tensor, nn
 
 from nofrost.attacks._common import input_gradient
+from nofrost.attacks._core import Ball
 
 
-def sign_gradient_ascent(
+def steepest_ascent(
     model: nn.Module,
     start: Tensor,
-    lo: Tensor,
-    hi: Tensor,
+    ball: Ball,
     objective: Callable[[Tensor], Tensor],
     *,
     steps: int,
@@ -43,7 +46,7 @@ def sign_gradient_ascent(
     on_first_logits: Callable[[Tensor], None] | None = None,
     eot_iter: int = 1,
 ) -> tuple[Tensor, Tensor]:
-    """Run the loop from ``start`` (inside the ε-ball); returns ``(x_adv, steps_taken)``.
+    """Run the loop from ``start`` (inside ``ball``); returns ``(x_adv, steps_taken)``.
 
     ``labels`` are needed by ``fat_tau`` (misclassified means argmax ≠ label);
     ``on_first_logits`` sees the logits of the first forward pass (to validate the labels
@@ -86,7 +89,7 @@ def sign_gradient_ascent(
             l1 = grad.abs().flatten(1).sum(1).clamp_min(torch.finfo(grad.dtype).tiny)
             velocity = momentum * velocity + grad / l1.view(expand)
             grad = velocity
-        stepped = torch.clamp(x_adv.detach() + step_size * grad.sign(), min=lo, max=hi)
+        stepped = ball.project(x_adv.detach() + step_size * ball.steepest(grad))
         if fat_tau is None:
             x_adv = stepped
         else:
