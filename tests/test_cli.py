@@ -48,6 +48,18 @@ def test_evaluate_prints_table_and_writes_json(trained_run, tmp_path, capsys):
     assert all({"check", "passed", "detail"} == set(a) for a in result["audit"])
 
 
+def test_evaluate_under_l2(trained_run, tmp_path, capsys):
+    out = tmp_path / "l2.json"
+    argv = ["evaluate", str(trained_run), "--data", "cifar10-mini", "--n", "20", "--norm", "l2",
+            "--attacks", "pgd:steps=3,autoattack:version=fast:steps=3", "--json", str(out), "--quiet"]
+    assert main(argv) == 0
+    assert "ℓ2 ε = 0.5" in capsys.readouterr().out  # the ℓ2 default radius
+    result = json.loads(out.read_text())
+    assert result["norm"] == "l2" and result["eps"] == 0.5
+    assert result["worst_case"] <= min(result["attacks"].values()) <= result["clean"]
+    assert any("noise of ℓ2 norm ε" in check["detail"] for check in result["audit"])  # the audit ran in ℓ2 too
+
+
 def test_report_tabulates_runs(trained_run, tmp_path):
     out = tmp_path / "report.html"
     assert main(["report", str(trained_run), "-o", str(out)]) == 0
@@ -74,6 +86,15 @@ TRAIN = ["train", "--preset", "quickstart", "--out", "OUT"]
         (["evaluate", "RUN", "--data", "cifar10-mini", "--attacks", "autoattack:version=nope"],
          "version must be one of standard, fast, rand, custom"),
         (["evaluate", "RUN", "--data", "cifar10-mini", "--device", "tpu"], "unknown device 'tpu'; use auto, cpu"),
+        (["evaluate", "RUN", "--data", "cifar10-mini", "--norm", "l3"], "norm must be one of linf, l2, got 'l3'"),
+        (["evaluate", "RUN", "--data", "cifar10-mini", "--norm", "l2", "--attacks", "rays"],
+         "attack 'rays' is defined for the linf threat model only, not l2"),
+        (["evaluate", "RUN", "--data", "cifar10-mini", "--norm", "l2", "--attacks", "paper"],
+         "the paper suite is ℓ∞"),
+        (["evaluate", "RUN", "--data", "cifar10-mini", "--norm", "l2", "--eps", "128"],
+         "larger than the diameter √3072 = 55.43 of the image box [0, 1]^3072; did you mean eps=128/255"),
+        (["evaluate", "RUN", "--data", "cifar10-mini", "--attacks", "pgd:norm=l2"],
+         "norm is set for every attack of the evaluation (--norm)"),
         (["evaluate", "RUN", "--data", "cifar10-mini", "--device", "cuda:7"], "cuda:7"),
         (["evaluate", "RUN", "--data", "cifar10-mini", "--split", "val"], "unknown split 'val'"),
         (["evaluate", "RUN", "--data", "cifar10"], "dataset 'cifar10' needs root="),

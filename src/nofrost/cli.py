@@ -17,6 +17,7 @@ EPILOG = """examples:
   torchrun --nproc_per_node=8 -m nofrost train --preset imagenet-nofrost-r50 \
       --set data.root=/data/imagenet --out runs/nf50       # 8 GPUs, global batch 256
   nofrost evaluate runs/nf --data cifar10-mini --attacks clean,pgd --eps 8/255
+  nofrost evaluate runs/nf --data cifar10-mini --norm l2 --eps 0.5 --attacks autoattack:version=fast
   nofrost report runs/nf runs/bn -o report.html
   nofrost gamma-sweep runs/mbnat --data cifar10-mini --nofrost runs/nf   # MBNAT trade-off curve
   nofrost list                                         # models, attacks, methods, presets, datasets
@@ -65,7 +66,13 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
                    "APGD-CE, APGD-DLR, MIA, CW-linf, RayS-400, Square-400, AA-fast with 20 steps), strong; "
                    "randomized models: autoattack:version=rand (EOT); options per attack, e.g. "
                    "pgd:steps=50:eot_iter=10; attacks: see `nofrost list`")
-    p.add_argument("--eps", default="8/255", help="ℓ∞ radius as a fraction of the pixel range (default: 8/255)")
+    p.add_argument("--norm", default="linf",
+                   help="threat model: linf (default) or l2; attacks defined for ℓ∞ only (mifgsm, cw-linf, "
+                   "rays, the paper suite) refuse l2")
+    p.add_argument("--eps", default=None,
+                   help="radius of the ε-ball: under linf a fraction of the pixel range (default 8/255), "
+                   "under l2 the Euclidean length of the perturbation of [0, 1] images (default 0.5, "
+                   "RobustBench's CIFAR-10 ℓ2 radius)")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--seed", type=int, default=0)
@@ -179,7 +186,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from nofrost.distributed import resolve_device
     from nofrost.models.norms import has_routed_layers
 
-    eps = parse_eps(args.eps, what="--eps")
+    from nofrost.attacks._common import check_norm
+
+    norm = check_norm(args.norm)
+    eps = parse_eps(args.eps or DEFAULT_EPS[norm], what="--eps", norm=norm)
     name, _, root = args.data.partition(":")
     device = resolve_device(args.device)
     model = load_model(args.model, device=device)
@@ -189,7 +199,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
               "`nofrost gamma-sweep` evaluates other operating points", file=sys.stderr)
     dataset = load_dataset(name, args.split, root or None)
     result = evaluate(
-        model, dataset, attacks=args.attacks, eps=eps, n=args.n, batch_size=args.batch_size,
+        model, dataset, attacks=args.attacks, eps=eps, norm=norm, n=args.n, batch_size=args.batch_size,
         device=device, seed=args.seed, precision="bf16" if args.bf16 else "fp32",
         progress=progress_enabled(args.quiet),
         model_name=str(args.model), dataset_name=name, split=args.split,
@@ -203,9 +213,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _print_evaluation(result: dict) -> None:
-    from nofrost.report.tables import audit_lines, evaluation_table
+    from nofrost.report.tables import audit_lines, evaluation_table, threat_model
 
-    print(f"{result['dataset']} {result['split']}, n={result['n']}, eps={result['eps']:.5f} ({255 * result['eps']:.3g}/255); accuracy in %")
+    print(f"{result['dataset']} {result['split']}, n={result['n']}, {threat_model(result)}; accuracy in %")
     print(evaluation_table([result]).text())
     print("\naudit:")
     for line in audit_lines(result):
@@ -275,6 +285,9 @@ def _cmd_list(args: argparse.Namespace) -> int:
         print(f"{title}: {', '.join(names)}")
     return 0
 
+
+# --eps when not given, per --norm: the NoFrost paper's ℓ∞ radius and RobustBench's CIFAR-10 ℓ2 one.
+DEFAULT_EPS = {"linf": "8/255", "l2": "0.5"}
 
 COMMANDS = {
     "train": _cmd_train,

@@ -10,8 +10,9 @@ from __future__ import annotations
 from fractions import Fraction
 
 
-def parse_eps(value: str | float | int, *, what: str = "eps") -> float:
-    """Return ε as a float in [0, 1] from ``"8/255"``, ``"0.03"`` or a number."""
+def parse_eps(value: str | float | int, *, what: str = "eps", norm: str = "linf") -> float:
+    """Return ε as a float from ``"8/255"``, ``"0.03"`` or a number: in [0, 1] under ℓ∞, any
+    finite ε ≥ 0 under ℓ2 (the attacks check it against the images' diameter √D)."""
     if isinstance(value, bool):
         raise ValueError(f"{what} must be a number such as 8/255, got {value!r}")
     if isinstance(value, str):
@@ -27,9 +28,9 @@ def parse_eps(value: str | float | int, *, what: str = "eps") -> float:
         eps = float(value)
     else:
         raise ValueError(f"{what} must be a number such as 8/255, got {type(value).__name__}")
-    if eps != eps or eps < 0:
+    if eps != eps or eps < 0 or eps == float("inf"):
         raise ValueError(f"{what} must be a non-negative number, got {value!r}")
-    if eps > 1:
+    if norm == "linf" and eps > 1:
         raise ValueError(
             f"{what}={value!r} is larger than 1, but images are in [0, 1]; "
             f"did you mean {value}/255?"

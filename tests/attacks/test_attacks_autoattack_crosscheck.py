@@ -30,6 +30,7 @@ from pyautoattack.square import SquareAttack  # noqa: E402
 ASSET = Path(__file__).resolve().parents[1] / "assets" / "cifar_resnet10_sat_bn"
 N = 200
 EPS = 8 / 255
+EPS_L2 = 0.5  # RobustBench's CIFAR-10 ℓ2 radius
 TOLERANCE = 0.02  # robust accuracy, as a fraction of the N images
 # AutoAttack decides "broken" by forward passes over the still-robust subsets; the check below
 # passes the whole batch at once. Other batch shapes run other float reductions, which can flip
@@ -51,18 +52,21 @@ def seeded(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def robust_accuracy(model, x, x_adv, y) -> float:
+def robust_accuracy(model, x, x_adv, y, norm: str = "linf") -> float:
     x_adv = x_adv.detach()
-    assert float((x_adv - x).abs().max()) <= EPS + 1e-6
+    if norm == "linf":
+        assert float((x_adv - x).abs().max()) <= EPS + 1e-6
+    else:
+        assert float((x_adv - x).flatten(1).norm(dim=1).max()) <= EPS_L2 * (1 + 1e-5)
     assert float(x_adv.min()) >= 0 and float(x_adv.max()) <= 1
     with torch.no_grad():
         return float((model(x_adv).argmax(1) == y).float().mean())
 
 
-def official_apgd(model, loss: str) -> APGDAttack:
+def official_apgd(model, loss: str, norm: str = "Linf") -> APGDAttack:
     return APGDAttack(
-        model, n_iter=STEPS, norm="Linf", n_restarts=1, eps=EPS, seed=0, loss=loss, rho=0.75,
-        device="cpu",
+        model, n_iter=STEPS, norm=norm, n_restarts=1, eps=EPS if norm == "Linf" else EPS_L2, seed=0,
+        loss=loss, rho=0.75, device="cpu",
     )  # fmt: skip
 
 
@@ -86,6 +90,48 @@ def test_apgd_agrees_with_the_official_code(real, loss):
     print(f"apgd-{loss}: ours {ours:.3f} official {official:.3f} (clean {clean:.3f})")
     assert abs(ours - official) <= TOLERANCE + 1e-9
     assert ours < clean - 0.05  # it is an attack
+
+
+@pytest.mark.parametrize("loss", ["ce", "dlr"])
+def test_l2_apgd_agrees_with_the_official_code(real, loss):
+    model, x, y = real
+    x_ours = get(f"apgd-{loss}")(model, x, y, EPS_L2, norm="l2", steps=STEPS, generator=seeded(0))
+    ours = robust_accuracy(model, x, x_ours, y, "l2")
+    with torch.random.fork_rng():
+        x_official = official_apgd(model, loss, "L2").perturb(x, y)
+    official = robust_accuracy(model, x, x_official, y, "l2")
+    with torch.no_grad():
+        clean = float((model(x).argmax(1) == y).float().mean())
+    print(f"l2 apgd-{loss}: ours {ours:.3f} official {official:.3f} (clean {clean:.3f})")
+    assert abs(ours - official) <= TOLERANCE + 1e-9
+    assert ours < clean - 0.05
+
+
+def test_l2_apgd_t_agrees_with_the_official_code(real):
+    model, x, y = real
+    x_ours = get("apgd-t")(model, x, y, EPS_L2, norm="l2", steps=STEPS, n_target_classes=TARGETS,
+                           generator=seeded(0))  # fmt: skip
+    ours = robust_accuracy(model, x, x_ours, y, "l2")
+    official_attack = APGDAttack_targeted(
+        model, n_iter=STEPS, norm="L2", n_restarts=1, eps=EPS_L2, seed=0, rho=0.75,
+        n_target_classes=TARGETS, device="cpu",
+    )  # fmt: skip
+    with torch.random.fork_rng():
+        official = robust_accuracy(model, x, official_attack.perturb(x, y), y, "l2")
+    print(f"l2 apgd-t: ours {ours:.3f} official {official:.3f}")
+    assert abs(ours - official) <= TOLERANCE + 1e-9
+
+
+def test_l2_autoattack_fast_agrees_with_the_official_code(real):
+    model, x, y = real
+    x_ours, _ = run_autoattack(model, x, y, EPS_L2, version="fast", steps=STEPS, seed=0, norm="l2")
+    ours = robust_accuracy(model, x, x_ours, y, "l2")
+    adversary = AutoAttack(model, norm="L2", attacks=["apgd-ce", "apgd-dlr"], version="custom", eps=EPS_L2,
+                           seed=0, device="cpu")  # fmt: skip
+    adversary.apgd = official_apgd(model, "ce", "L2")
+    official = robust_accuracy(model, x, run_official(adversary, x, y), y, "l2")
+    print(f"l2 autoattack fast: ours {ours:.3f} official {official:.3f}")
+    assert abs(ours - official) <= TOLERANCE + 1e-9
 
 
 def test_autoattack_fast_agrees_with_the_official_code(real):

@@ -7,15 +7,19 @@ must do.
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from nofrost.attacks import get, list_attacks
+from nofrost.attacks import attack_info, get, list_attacks
 
 ATTACK_NAMES = list_attacks()
+L2_NAMES = [name for name in ATTACK_NAMES if "l2" in attack_info(name).norms]
+LINF_ONLY = [name for name in ATTACK_NAMES if attack_info(name).norms == ("linf",)]
 
 # Options for attacks whose defaults are needlessly slow on these tiny problems, and the fewest
 # classes an attack accepts (DLR needs 3, targeted DLR 4); the others run with their defaults.
@@ -151,6 +155,63 @@ def test_output_guarantees_and_state_restored(name, inputs):
     assert_state_restored(model, before)
     # Default attack state: every submodule in eval mode during every forward pass.
     assert model.modes_seen and all(not any(modes) for modes in model.modes_seen)
+
+
+@st.composite
+def l2_inputs(draw):
+    x, y, _, k, seed = draw(attack_inputs())
+    eps = draw(st.sampled_from([0.0, 0.05, 0.5, 2.0]))
+    return x, y, eps, k, seed
+
+
+@pytest.mark.parametrize("name", L2_NAMES)
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
+@given(inputs=l2_inputs())
+def test_l2_output_guarantees_and_state_restored(name, inputs):
+    """Under ℓ2 the result lies in the ℓ2 ε-ball of each image (up to one rounding) and [0, 1]."""
+    x, y, eps, k, seed = inputs
+    k = max(k, MIN_CLASSES.get(name, 2))
+    model = make_model(x.shape[1], k, x.dtype, seed)
+    before = snapshot(model)
+
+    x_adv = get(name)(model, x, y, eps, norm="l2", **CONTRACT_KWARGS.get(name, {}))
+
+    assert x_adv.shape == x.shape and x_adv.dtype == x.dtype and not x_adv.requires_grad
+    assert float(x_adv.min()) >= 0.0 and float(x_adv.max()) <= 1.0
+    distance = (x_adv - x).flatten(1).norm(dim=1)
+    assert float(distance.max()) <= eps * (1 + 1e-5) + 1e-7
+    if eps == 0:
+        assert torch.equal(x_adv, x)
+    assert_state_restored(model, before)
+    assert model.modes_seen and all(not any(modes) for modes in model.modes_seen)
+
+
+def test_l2_moves_more_than_linf_allows():
+    """An ℓ2 attack is not an ℓ∞ one: at ε = 1 single pixels move by more than 8/255."""
+    model, x, y = _small_problem()
+    x_adv = get("pgd")(model, x, y, 1.0, norm="l2", steps=20, generator=torch.Generator().manual_seed(0))
+    assert float((x_adv - x).abs().max()) > 8 / 255
+    assert float((x_adv - x).flatten(1).norm(dim=1).max()) <= 1.0 + 1e-5
+
+
+@pytest.mark.parametrize("name", ATTACK_NAMES)
+def test_every_attack_takes_a_norm_and_refuses_the_ones_it_lacks(name):
+    model, x, y = _small_problem()
+    assert "norm" in inspect.signature(get(name)).parameters
+    with pytest.raises(ValueError, match="norm must be one of linf, l2"):
+        get(name)(model, x, y, 8 / 255, norm="l1")
+    if name in LINF_ONLY:
+        with pytest.raises(ValueError, match=f"{name}.*linf threat model only"):
+            get(name)(model, x, y, 0.5, norm="l2")
+
+
+@pytest.mark.parametrize("name", L2_NAMES)
+def test_l2_eps_beyond_the_image_diameter_is_refused(name):
+    model, x, y = _small_problem()  # 3x6x6 images: diameter √108 ≈ 10.4
+    with pytest.raises(ValueError, match=r"diameter.*128/255"):
+        get(name)(model, x, y, 128, norm="l2")
+    with pytest.raises(ValueError, match=r">= 0"):
+        get(name)(model, x, y, -0.5, norm="l2")
 
 
 @pytest.mark.parametrize("name", ATTACK_NAMES)

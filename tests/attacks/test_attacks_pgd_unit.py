@@ -157,3 +157,31 @@ def test_no_host_sync_in_the_step_loop(monkeypatch, name, restarts):
     monkeypatch.undo()
     assert syncs[0] == syncs[1], f"host syncs grow with steps: {syncs}"
     assert syncs[0] <= 4 + restarts  # validation (x range, labels) + one per restart
+
+
+class Linear2(nn.Module):
+    """Two classes with logits (w·x, 0): the loss gradient of class 0 is a multiple of −w."""
+
+    def __init__(self, w: torch.Tensor):
+        super().__init__()
+        self.w = nn.Parameter(w, requires_grad=False)
+
+    def forward(self, x):
+        z = x.flatten(1) @ self.w.flatten()
+        return torch.stack([z, torch.zeros_like(z)], dim=1)
+
+
+def test_l2_steps_follow_the_normalised_gradient_and_project_onto_the_ball():
+    """By hand: from x, one ℓ2 step of size α moves along −w/‖w‖₂ (ascending the CE of class 0
+    lowers w·x); a second one leaves the ball of radius ε and is scaled back onto it."""
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(1, 3, 4, 4, generator=g)
+    x = 0.25 + 0.5 * torch.rand(1, 3, 4, 4, generator=g)  # far from 0 and 1: no clipping
+    y = torch.tensor([0])
+    model = Linear2(w)
+    direction = -w / w.norm()
+    one = pgd_attack(model, x, y, 0.5, norm="l2", steps=1, step_size=0.2, random_start=False)
+    torch.testing.assert_close(one, x + 0.2 * direction)
+    two = pgd_attack(model, x, y, 0.3, norm="l2", steps=2, step_size=0.2, random_start=False)
+    torch.testing.assert_close(two, x + 0.3 * direction)  # 0.4 along it, projected to 0.3
+    assert default_step_size(0.5, 10, "l2") == pytest.approx(2.5 * 0.5 / 10)

@@ -103,10 +103,16 @@ def test_randomized_model_fails_determinism(healthy, data):
     model.train()
     healthy.eval()  # only the dropout is in train mode
     x, y = batch_of(data)
-    check = CHECKS.get("deterministic-logits")(model, (x[:32], y[:32]), {"eps": EPS, "attacks": {}})
+    result = {"eps": EPS, "attacks": {}, "model": "runs/my model", "dataset": "cifar10-mini", "split": "train"}
+    check = CHECKS.get("deterministic-logits")(model, (x[:32], y[:32]), result)
     print(check)
     assert not check["passed"]
     assert "randomized" in check["detail"]
+    # The exact command to run next, on this model and data (the path quoted for the shell).
+    assert ("nofrost evaluate 'runs/my model' --data cifar10-mini --split train "
+            "--attacks autoattack:version=rand") in check["detail"]
+    l2 = CHECKS.get("deterministic-logits")(model, (x[:32], y[:32]), {**result, "norm": "l2", "eps": 0.5})
+    assert "--norm l2 --eps 0.5 --attacks autoattack:version=rand" in l2["detail"]
     assert model.training and not healthy.training  # modes untouched
 
 
@@ -143,7 +149,10 @@ def test_large_eps_fails_for_an_unattackable_model():
     check = CHECKS.get("large-eps")(Constant(), (x, y), {"eps": EPS, "attacks": {}})
     print(check["detail"])
     assert not check["passed"]
-    assert "8/8" in check["detail"]
+    assert "8/8" in check["detail"] and "ε=0.5 " in check["detail"]
+    # Under ℓ2 the large radius is half the image box's diameter, 0.5·√192 ≈ 6.93.
+    l2 = CHECKS.get("large-eps")(Constant(), (x, y), {"eps": 0.5, "norm": "l2", "attacks": {}})
+    assert not l2["passed"] and "ε=6.928" in l2["detail"] and "--norm l2 --eps 6.928" in l2["detail"]
 
 
 class Stateful(nn.Module):

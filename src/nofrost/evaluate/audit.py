@@ -26,6 +26,7 @@ global RNG is untouched).
 from __future__ import annotations
 
 import math
+import shlex
 import sys
 from typing import Any, Callable
 
@@ -33,7 +34,8 @@ import torch
 from torch import Tensor, nn
 
 from nofrost import attacks as attack_registry
-from nofrost.attacks._common import attack_mode, project_linf, uniform_like
+from nofrost.attacks._common import attack_mode
+from nofrost.attacks._core import Ball
 from nofrost.evaluate.suites import column_group, display_name
 from nofrost.registry import Registry
 
@@ -43,7 +45,7 @@ CHECKS: Registry[AuditCheck] = Registry("audit check")
 AUDIT_EXAMPLES = 32  # clean-correct examples the attack-based checks run on
 MONOTONICITY_STEPS = (5, 25)  # PGD steps: fewer vs more
 MONOTONICITY_RESTARTS = (1, 3)  # PGD restarts (at the fewer steps): fewer vs more
-LARGE_EPS = 0.5
+LARGE_EPS = 0.5  # ℓ∞; under ℓ2 the same "any image can be turned mid-grey" radius is 0.5·√D
 LARGE_EPS_STEPS = 10
 
 
@@ -60,6 +62,27 @@ def _entry(check: str, passed: bool, detail: str) -> dict[str, Any]:
 
 def _eps(result: dict[str, Any]) -> float:
     return float(result.get("eps", 8 / 255))
+
+
+def _norm(result: dict[str, Any]) -> str:
+    return str(result.get("norm", "linf"))
+
+
+def _command(result: dict[str, Any], attacks: str, eps: float | None = None, n: int | None = None) -> str:
+    """The exact ``nofrost evaluate`` command that runs ``attacks`` on this result's model and
+    data (MODEL / DATA where the result does not name them), in its threat model, at ``eps``
+    if given."""
+    parts = ["nofrost evaluate", shlex.quote(str(result.get("model") or "MODEL")),
+             "--data", shlex.quote(str(result.get("dataset") or "DATA"))]
+    if result.get("split") not in (None, "", "test"):
+        parts += ["--split", str(result["split"])]
+    if n is not None:
+        parts += ["--n", str(n)]
+    if _norm(result) != "linf":
+        parts += ["--norm", _norm(result)]
+    if eps is not None or _norm(result) != "linf":
+        parts += ["--eps", f"{_eps(result) if eps is None else eps:.4g}"]
+    return " ".join(parts + ["--attacks", shlex.quote(attacks)])
 
 
 def _pool(batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
@@ -81,10 +104,12 @@ def _clean_correct(model: nn.Module, batch: tuple[Tensor, Tensor]) -> tuple[Tens
     return x[index], y[index]
 
 
-def _robust_count(model: nn.Module, x: Tensor, y: Tensor, eps: float, seed: int, **kwargs: Any) -> int:
+def _robust_count(
+    model: nn.Module, x: Tensor, y: Tensor, eps: float, seed: int, norm: str, **kwargs: Any
+) -> int:
     """How many of (x, y) PGD with ``kwargs`` fails to fool (fixed-seed random starts)."""
     generator = torch.Generator().manual_seed(seed)
-    x_adv = attack_registry.get("pgd")(model, x, y, eps, generator=generator, **kwargs)
+    x_adv = attack_registry.get("pgd")(model, x, y, eps, generator=generator, norm=norm, **kwargs)
     return int(_correct(model, x_adv, y).sum())
 
 
@@ -116,9 +141,9 @@ def attack_monotonicity(model: nn.Module, batch: tuple[Tensor, Tensor], result: 
         return _entry(name, True, f"skipped: {reason}")
     few, many = MONOTONICITY_STEPS
     one, several = MONOTONICITY_RESTARTS
-    robust_few = _robust_count(model, x, y, eps, seed=0, steps=few, restarts=one)
-    robust_many = _robust_count(model, x, y, eps, seed=1, steps=many, restarts=one)
-    robust_restarts = _robust_count(model, x, y, eps, seed=2, steps=few, restarts=several)
+    robust_few = _robust_count(model, x, y, eps, seed=0, norm=_norm(result), steps=few, restarts=one)
+    robust_many = _robust_count(model, x, y, eps, seed=1, norm=_norm(result), steps=many, restarts=one)
+    robust_restarts = _robust_count(model, x, y, eps, seed=2, norm=_norm(result), steps=few, restarts=several)
     slack = _slack(n)
     counts = (
         f"robust after PGD-{few}: {robust_few}/{n}, PGD-{many}: {robust_many}/{n}, "
@@ -139,8 +164,9 @@ def attack_monotonicity(model: nn.Module, batch: tuple[Tensor, Tensor], result: 
         "not converging: the gradients are noisy, randomized or masked, or the model changes "
         "between calls (stateful defense, train-mode layers). Do not trust these accuracies; "
         "check the deterministic-logits and input-gradients checks and run attacks that do "
-        "not rely on gradients or a single trajectory, e.g. nofrost evaluate MODEL --data DATA "
-        "--attacks 'pgd:steps=100:restarts=5,square:queries=5000,rays:queries=1000'.",
+        "not rely on gradients or a single trajectory, e.g. "
+        + _command(result, "pgd:steps=100:restarts=5,square:queries=5000"
+                   + (",rays:queries=1000" if _norm(result) == "linf" else "")) + ".",
     )
 
 
@@ -180,22 +206,24 @@ def black_box_vs_white_box(model: nn.Module, batch: tuple[Tensor, Tensor], resul
         "probably masked or obfuscated (non-differentiable or randomized preprocessing, "
         "saturated softmax, float16 underflow): the white-box numbers overstate robustness. "
         "Report the worst-case accuracy rather than the white-box ones, check input-gradients, "
-        "and run more black-box queries (nofrost evaluate MODEL --data DATA --attacks "
-        "pgd,square:queries=5000,rays:queries=1000) or attacks through a differentiable "
-        "approximation of the non-differentiable part (BPDA).",
+        "and run more black-box queries ("
+        + _command(result, "pgd,square:queries=5000" + (",rays:queries=1000" if _norm(result) == "linf" else ""))
+        + ") or attacks through a differentiable approximation of the non-differentiable part (BPDA).",
     )
 
 
 @CHECKS.register("large-eps")
 def large_eps(model: nn.Module, batch: tuple[Tensor, Tensor], result: dict[str, Any]) -> dict[str, Any]:
-    """At a huge radius (ε = 0.5, where any image can be turned mid-grey) PGD must succeed."""
+    """At a huge radius (ℓ∞ ε = 0.5, ℓ2 ε = 0.5·√D: any image can be turned mid-grey) PGD
+    must succeed."""
     name = "large-eps"
-    eps = max(LARGE_EPS, _eps(result))
     x, y = _clean_correct(model, batch)
     n = len(y)
     if n == 0:
         return _entry(name, True, "skipped: no clean-correct example in the first batch")
-    robust = _robust_count(model, x, y, eps, seed=3, steps=LARGE_EPS_STEPS)
+    large = LARGE_EPS if _norm(result) == "linf" else LARGE_EPS * math.sqrt(x[0].numel())
+    eps = max(large, _eps(result))
+    robust = _robust_count(model, x, y, eps, seed=3, norm=_norm(result), steps=LARGE_EPS_STEPS)
     allowed = max(1, math.floor(0.05 * n))
     summary = f"PGD-{LARGE_EPS_STEPS} at ε={eps:g} leaves {robust}/{n} clean-correct examples robust"
     if robust <= allowed:
@@ -206,8 +234,8 @@ def large_eps(model: nn.Module, batch: tuple[Tensor, Tensor], result: dict[str, 
         f"{summary}; it should be (near) 0, since at this radius the image content can be "
         "erased. The attack is not working: masked or zero gradients, a model that does not "
         "take [0, 1] images, or a broken loss. Check input-gradients, and run a black-box attack "
-        "at that radius (nofrost evaluate MODEL --data DATA --n 100 --eps 0.5 --attacks "
-        "square:queries=1000): if it fools the model, the gradient attacks cannot be trusted.",
+        f"at that radius ({_command(result, 'square:queries=1000', eps=eps, n=100)}): if it fools "
+        "the model, the gradient attacks cannot be trusted.",
     )
 
 
@@ -250,7 +278,7 @@ def deterministic_logits(model: nn.Module, batch: tuple[Tensor, Tensor], result:
         else f"logits differ by up to {gap:.3g} between two identical calls: the model is randomized "
         "(dropout in train mode? a stochastic defense?). Attacks against it need expectation over "
         "transformation; treat these accuracies as upper bounds and run the EOT version of "
-        "AutoAttack: nofrost evaluate MODEL --data DATA --attacks autoattack:version=rand "
+        f"AutoAttack: {_command(result, 'autoattack:version=rand')} "
         "(or add :eot_iter=20 to pgd and apgd-ce/apgd-dlr specs)."
     )
     return _entry("deterministic-logits", passed, detail)
@@ -258,7 +286,8 @@ def deterministic_logits(model: nn.Module, batch: tuple[Tensor, Tensor], result:
 
 @CHECKS.register("random-noise")
 def random_noise(model: nn.Module, batch: tuple[Tensor, Tensor], result: dict[str, Any]) -> dict[str, Any]:
-    """Accuracy under uniform noise in the ε-ball: reported, and must not be below the attacks'.
+    """Accuracy under random noise in the ε-ball (ℓ∞: uniform; ℓ2: a random direction of length
+    ε): reported, and must not be below the attacks'.
 
     Random noise is the weakest possible attack; when it is *more* effective than the
     evaluated attacks, those attacks are broken.
@@ -270,12 +299,13 @@ def random_noise(model: nn.Module, batch: tuple[Tensor, Tensor], result: dict[st
     if n == 0:
         return _entry(name, True, "skipped: empty batch")
     generator = torch.Generator().manual_seed(4)
-    x_noisy = project_linf(x + uniform_like(x, -eps, eps, generator), x, eps)
+    x_noisy = Ball(x, eps, _norm(result)).random_start(generator)
     clean = _correct(model, x, y)
     noisy = _correct(model, x_noisy, y) & clean  # as evaluate(): robust only if clean-correct
     noise_acc = noisy.float().mean().item()
     summary = (
-        f"accuracy under uniform noise in [−ε, ε] (ε={eps:.4g}): {_pct(noise_acc)} "
+        f"accuracy under {'uniform noise in [−ε, ε]' if _norm(result) == 'linf' else 'random noise of ℓ2 norm ε'} "
+        f"(ε={eps:.4g}): {_pct(noise_acc)} "
         f"(clean {_pct(clean.float().mean().item())} on the first {n} examples)"
     )
     accuracies = result.get("attacks", {})
@@ -293,7 +323,8 @@ def random_noise(model: nn.Module, batch: tuple[Tensor, Tensor], result: dict[st
         "failing (a wrong loss or labels, masked gradients, too small a step size, or an "
         "attack that does not run on the model's real inputs). Treat the attack accuracies as "
         "invalid; check input-gradients and large-eps, and run black-box attacks "
-        "(nofrost evaluate MODEL --data DATA --attacks square:queries=1000,rays:queries=1000).",
+        "(" + _command(result, "square:queries=1000" + (",rays:queries=1000" if _norm(result) == "linf" else ""))
+        + ").",
     )
 
 
@@ -378,5 +409,5 @@ def dynamic_forward(model: nn.Module, batch: tuple[Tensor, Tensor], result: dict
         "to its input's gradient or to how often it is called is not one, so these accuracies "
         "cannot be trusted. Evaluate in eval mode (model.eval()) without the adaptive part, or "
         "attack the whole defense adaptively (Tramer et al., 2020); black-box attacks give an "
-        "upper bound meanwhile (nofrost evaluate MODEL --data DATA --attacks square:queries=5000).",
+        f"upper bound meanwhile ({_command(result, 'square:queries=5000')}).",
     )

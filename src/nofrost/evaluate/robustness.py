@@ -8,7 +8,6 @@ result follows the JSON contract in DESIGN.md and carries the self-audit.
 
 from __future__ import annotations
 
-import inspect
 import time
 from typing import Any, Sequence
 
@@ -18,23 +17,23 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from nofrost import attacks as attack_registry
+from nofrost.attacks._common import check_eps, check_norm
+from nofrost.attacks._registry import RESERVED, attack_options
 from nofrost.data import make_loader, stratified_subset
 from nofrost.evaluate.audit import run_audit
 from nofrost.evaluate.specs import AttackSpec, parse_spec
 from nofrost.evaluate.suites import expand_suites, list_suites
 
-def attack_options(name: str) -> list[str]:
-    """The keyword options a registered attack takes in a spec (all but model, x, y and eps)."""
-    parameters = inspect.signature(attack_registry.get(name)).parameters
-    return [p for p in parameters if p not in ("model", "x", "y", "eps")]
-
-
-def parse_attack_specs(attacks: str | Sequence[str | AttackSpec]) -> list[AttackSpec]:
+def parse_attack_specs(
+    attacks: str | Sequence[str | AttackSpec], norm: str = "linf"
+) -> list[AttackSpec]:
     """Parse ``"clean,paper,pgd:steps=50"`` (or a list of such items) into attack specs.
 
     Suite names (``paper``, ``strong``; see :mod:`nofrost.evaluate.suites`) expand into their
-    attacks; ``clean`` is always measured and needs no spec.
+    attacks; ``clean`` is always measured and needs no spec. Every attack must take the
+    threat model ``norm``.
     """
+    check_norm(norm)
     known = attack_registry.list_attacks()
     specs: list[AttackSpec] = []
     for item in [attacks] if isinstance(attacks, str) else attacks:
@@ -50,9 +49,20 @@ def parse_attack_specs(attacks: str | Sequence[str | AttackSpec]) -> list[Attack
             options = attack_options(spec.name)
             unknown = sorted(set(spec.kwargs) - set(options))
             if unknown:
+                reserved = unknown[0] in RESERVED
                 raise ValueError(
                     f"attack {spec.name!r} has no option {unknown[0]!r} (in {spec.label!r}); "
-                    f"its options: {', '.join(options)}"
+                    + (f"{unknown[0]} is set for every attack of the evaluation"
+                       + (" (--norm)" if unknown[0] == "norm" else "") if reserved
+                       else f"its options: {', '.join(options)}")
+                )
+            norms = attack_registry.attack_info(spec.name).norms
+            if norm not in norms:
+                supporting = [name for name in known if norm in attack_registry.attack_info(name).norms]
+                raise ValueError(
+                    f"attack {spec.name!r} is defined for the {', '.join(norms)} threat model only, "
+                    f"not {norm} (suite members included: the paper suite is ℓ∞, the paper's threat "
+                    f"model); attacks for {norm}: {', '.join(supporting)}"
                 )
             specs.append(spec)
     return specs
@@ -64,6 +74,7 @@ def evaluate(
     *,
     attacks: str | Sequence[str | AttackSpec] = "strong",
     eps: float = 8 / 255,
+    norm: str = "linf",
     n: int | None = None,
     batch_size: int = 256,
     device: str | torch.device = "cpu",
@@ -76,11 +87,13 @@ def evaluate(
 ) -> dict[str, Any]:
     """Clean and adversarial accuracy of ``model`` on (a stratified ``n`` of) ``dataset``.
 
-    Returns the evaluation JSON of DESIGN.md: accuracies as fractions, the per-example worst
-    case over all attacks, and the audit.
+    ``norm`` is the threat model (``"linf"`` or ``"l2"``) every attack runs in, ``eps`` its
+    radius. Returns the evaluation JSON of DESIGN.md: accuracies as fractions, the per-example
+    worst case over all attacks, the threat model and the audit.
     """
     started = time.perf_counter()
-    specs = parse_attack_specs(attacks)
+    specs = parse_attack_specs(attacks, norm)
+    eps = check_eps(eps, norm=norm, dim=_image_size(dataset))
     if n is not None and n < len(dataset):
         dataset = stratified_subset(dataset, n, seed=seed)
     device = torch.device(device)
@@ -101,7 +114,7 @@ def evaluate(
         clean_correct.append(correct.cpu())
         for spec in specs:
             robust[spec.label].append(
-                _robust_mask(model, x, y, correct, spec, eps, precision, seed + batch_index).cpu()
+                _robust_mask(model, x, y, correct, spec, eps, norm, precision, seed + batch_index).cpu()
             )
     model.train(was_training)
 
@@ -117,6 +130,7 @@ def evaluate(
         "split": split,
         "n": len(clean),
         "eps": eps,
+        "norm": norm,
         "clean": clean.sum().item() / total,
         "attacks": {label: mask.sum().item() / total for label, mask in per_attack.items()},
         "attack_params": {spec.label: spec.resolved_kwargs() for spec in specs},
@@ -127,9 +141,17 @@ def evaluate(
     return result
 
 
+def _image_size(dataset: Dataset) -> int | None:
+    """Values per image (C·H·W) of the dataset's first example, if it has one."""
+    if len(dataset) == 0:
+        return None
+    image = dataset[0][0]
+    return int(image.numel()) if isinstance(image, Tensor) else None
+
+
 def _robust_mask(
     model: nn.Module, x: Tensor, y: Tensor, correct: Tensor, spec: AttackSpec,
-    eps: float, precision: str, seed: int,
+    eps: float, norm: str, precision: str, seed: int,
 ) -> Tensor:
     """Which examples stay correctly classified under the attack (attacked only if clean-correct)."""
     mask = torch.zeros_like(correct)
@@ -139,6 +161,8 @@ def _robust_mask(
     kwargs = spec.resolved_kwargs()
     if precision != "fp32":
         kwargs["precision"] = precision
+    if norm != "linf":  # every attack that supports another norm takes norm=
+        kwargs["norm"] = norm
     attack = attack_registry.get(spec.name)
     # Seeding per batch makes every attack's randomness reproducible without touching the
     # caller's global random state.

@@ -77,6 +77,15 @@ def evaluation_table(results: list[dict[str, Any]]) -> Table:
     return table
 
 
+def threat_model(result: dict[str, Any]) -> str:
+    """``"ℓ∞ ε = 8/255 (0.03137)"`` or ``"ℓ2 ε = 0.5"``: the result's threat model in words
+    (results without a ``norm`` are ℓ∞, as every result before ℓ2 existed)."""
+    eps = float(result["eps"])
+    if result.get("norm", "linf") == "l2":
+        return f"ℓ2 ε = {eps:.4g}"
+    return f"ℓ∞ ε = {255 * eps:.3g}/255 ({eps:.5f})"
+
+
 def audit_lines(result: dict[str, Any]) -> list[str]:
     """One line per audit check, failed checks first and marked as warnings."""
     checks = sorted(result.get("audit", []), key=lambda c: c["passed"])
