@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import math
 import numbers
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -77,6 +77,32 @@ def input_gradient(loss: Tensor, x: Tensor) -> Tensor:
     """d loss / d x via ``torch.autograd.grad``: parameters' ``.grad`` stay untouched."""
     (grad,) = torch.autograd.grad(loss, x)
     return grad
+
+
+def expected_input_gradient(
+    model: nn.Module,
+    x: Tensor,
+    objective: Callable[[Tensor], Tensor],
+    precision_ctx: contextlib.AbstractContextManager[Any],
+    eot_iter: int = 1,
+    logits: Tensor | None = None,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """``(logits, value, grad)``: ``grad`` = d ``objective(model(x)).sum()`` / dx, averaged over
+    ``eot_iter`` forward/backward passes (Expectation over Transformation, Athalye et al. 2018,
+    for randomized models); ``logits`` and ``value`` are the last pass's, as in the authors'
+    AutoAttack code. ``x`` is a leaf that requires grad; ``logits``, if given, are a forward
+    pass of ``x`` already made, used as the first pass.
+    """
+    grad: Tensor | None = None
+    for i in range(eot_iter):
+        if i > 0 or logits is None:
+            with precision_ctx:
+                logits = model(x)
+        value = objective(logits)
+        g = input_gradient(value.sum(), x)
+        grad = g if grad is None else grad + g
+    assert grad is not None and logits is not None
+    return logits, value, grad / eot_iter if eot_iter > 1 else grad
 
 
 def linf_bounds(x: Tensor, eps: float) -> tuple[Tensor, Tensor]:

@@ -27,7 +27,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from nofrost.attacks._common import input_gradient
+from nofrost.attacks._common import expected_input_gradient
 from nofrost.attacks._core import Ball
 
 
@@ -78,12 +78,7 @@ def steepest_ascent(
             budget = budget - (active & wrong).long()
             if not bool(active.any()):
                 break
-        grad = input_gradient(objective(logits), x_adv)
-        for _ in range(eot_iter - 1):
-            with precision_ctx:
-                grad = grad + input_gradient(objective(model(x_adv)), x_adv)
-        if eot_iter > 1:
-            grad = grad / eot_iter
+        _, _, grad = expected_input_gradient(model, x_adv, objective, precision_ctx, eot_iter, logits)
         if velocity is not None:
             # Per-example ℓ1 normalisation; an all-zero gradient stays zero (no 0/0).
             l1 = grad.abs().flatten(1).sum(1).clamp_min(torch.finfo(grad.dtype).tiny)

@@ -58,7 +58,7 @@ from nofrost.attacks._common import (
     check_generator,
     check_positive_int,
     check_precision,
-    input_gradient,
+    expected_input_gradient,
 )
 from nofrost.attacks._core import Ball, run_on_correct
 from nofrost.attacks._registry import register_attack
@@ -235,15 +235,9 @@ def _evaluate(
             logits = model(x)
         return logits, loss_fn(logits.float(), y, target), None
     xg = x.detach().requires_grad_(True)  # a separate leaf: updates of x build no graph
-    grad = None
-    for _ in range(eot_iter):
-        with precision_ctx:
-            logits = model(xg)
-        loss = loss_fn(logits.float(), y, target)
-        g = input_gradient(loss.sum(), xg)
-        grad = g if grad is None else grad + g
-    if eot_iter > 1:
-        grad = grad / eot_iter
+    logits, loss, grad = expected_input_gradient(
+        model, xg, lambda logits: loss_fn(logits.float(), y, target), precision_ctx, eot_iter
+    )
     return logits.detach(), loss.detach(), grad
 
 
