@@ -158,3 +158,5 @@ def test_console_entry_points():
         assert "quickstart" in done.stdout and "evaluate" in done.stdout
     listing = subprocess.run([sys.executable, "-m", "nofrost", "list"], capture_output=True, text=True, check=True).stdout
     assert "nf_resnet50" in listing and "pgd" in listing and "sat" in listing and "cifar10-mini" in listing
+    lines = {line.split()[0]: line.split(maxsplit=2)[1:] for line in listing.splitlines() if line.startswith("  ")}
+    assert lines["pgd"] == ["white-box", "linf, l2"] and lines["rays"] == ["black-box", "linf"]

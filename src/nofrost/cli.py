@@ -274,9 +274,12 @@ def _cmd_list(args: argparse.Namespace) -> int:
     from nofrost.config import list_presets
     from nofrost.evaluate import list_suites
 
+    print("attacks (kind; threat models):")
+    for name in attacks.list_attacks():
+        info = attacks.attack_info(name)
+        print(f"  {name:<12} {info.kind:<10} {', '.join(info.norms)}")
     for title, names in (
         ("models", models.list_models()),
-        ("attacks", attacks.list_attacks()),
         ("attack suites", list_suites()),
         ("methods", methods.list_methods()),
         ("presets", list_presets()),
