@@ -8,6 +8,7 @@ import torch
 
 from nofrost import load_model
 from nofrost.config import ConfigError, load_config
+from nofrost.data import load_dataset
 from nofrost.report.runs import load_run, summarize_runs
 from nofrost.train import train
 from nofrost.train.checkpoint import load_checkpoint
@@ -25,26 +26,29 @@ def test_the_reference_schedule_checks_every_tenth_epoch_and_the_last_tenth():
 
 def test_held_out_images_are_not_trained_on(tiny_overrides):
     config = load_config("quickstart", overrides=[*tiny_overrides, *BEST])
-    train_set, select_set = _training_and_selection_sets(config)
+    train_set, select_set = _training_and_selection_sets(config, None)
     assert (len(train_set), len(select_set)) == (256 - 64, 64)
     trained = {bytes(img.numpy()) for img in train_set.images}
     assert not any(bytes(img.numpy()) in trained for img in select_set.images)
     per_class = torch.bincount(select_set.targets, minlength=10)
     assert int(per_class.max()) - int(per_class.min()) <= 1  # class-balanced
-    last, none = _training_and_selection_sets(load_config("quickstart", overrides=tiny_overrides))
+    last, none = _training_and_selection_sets(load_config("quickstart", overrides=tiny_overrides), None)
     assert none is None and len(last) == 256
 
 
 def test_selecting_on_test_data_warns():
     config = load_config("quickstart", overrides=["data.train_n=256", *BEST, "eval.select_on=eval"])
+    test = load_dataset("cifar10-mini", "test")
     with pytest.warns(UserWarning, match="selected on test data"):
-        _, select_set = _training_and_selection_sets(config)
+        _, select_set = _training_and_selection_sets(config, test)
     assert len(select_set) == 64
+    test_images = {bytes(img.numpy()) for img in test.images}
+    assert all(bytes(img.numpy()) in test_images for img in select_set.images)  # from the split given
     with pytest.raises(ConfigError, match="eval.select_on"):
         load_config("quickstart", overrides=["eval.select_on=val"])
     with pytest.raises(ValueError, match="hold out all 256 training images"):
         _training_and_selection_sets(load_config("quickstart", overrides=["data.train_n=256", "eval.select=best",
-                                                                         "eval.select_n=256"]))
+                                                                         "eval.select_n=256"]), None)
 
 
 def test_best_checkpoint_is_kept_evaluated_and_reported(tiny_overrides, tmp_path):

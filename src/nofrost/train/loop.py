@@ -156,11 +156,12 @@ def selection_accuracy(model: nn.Module, select_set: Any, config: Config, epoch:
     return robust / max(total, 1)
 
 
-def _training_and_selection_sets(config: Config) -> tuple[Any, Any]:
+def _training_and_selection_sets(config: Config, test_set: Any) -> tuple[Any, Any]:
     """The training set, and the images the best checkpoint is chosen on (None: ``select: last``).
 
     With ``eval.select_on: holdout`` those are ``eval.select_n`` class-balanced images taken
-    out of the training images (after ``data.train_n``), loaded without augmentation.
+    out of the training images (after ``data.train_n``), loaded without augmentation; with
+    ``eval`` they are taken from ``test_set``, the test split.
     """
     data, select = config.data, config.eval
     full = load_dataset(data.name, "train", data.root, augment=data.augment, image_size=data.image_size)
@@ -177,8 +178,9 @@ def _training_and_selection_sets(config: Config) -> tuple[Any, Any]:
             "eval.select_on=holdout chooses on images held out of the training data instead",
             stacklevel=3,
         )
-        test = load_dataset(data.name, "test", data.root, image_size=data.image_size)
-        return take(full, indices), stratified_subset(test, min(select.select_n, len(test)), seed=config.runtime.seed)
+        return take(full, indices), stratified_subset(
+            test_set, min(select.select_n, len(test_set)), seed=config.runtime.seed
+        )
     if select.select_n >= len(indices):
         raise ValueError(
             f"eval.select_n={select.select_n} would hold out all {len(indices)} training images; "
@@ -233,11 +235,13 @@ def _train(config: Config, out: Path, dist: DistContext, *, resume: bool, quiet:
     rank_batch = batch_size // dist.world_size
     torch.manual_seed(config.runtime.seed)  # the same initial weights on every rank
 
-    train_set, select_set = _training_and_selection_sets(config)
+    test_set = None  # loaded once, for per-epoch evaluation and for choosing the best checkpoint on it
+    if config.data.eval_n > 0 or (config.eval.select == "best" and config.eval.select_on == "eval"):
+        test_set = load_dataset(config.data.name, "test", config.data.root, image_size=config.data.image_size)
+    train_set, select_set = _training_and_selection_sets(config, test_set)
     eval_set = None
     if config.data.eval_n > 0:
-        eval_set = load_dataset(config.data.name, "test", config.data.root, image_size=config.data.image_size)
-        eval_set = stratified_subset(eval_set, min(config.data.eval_n, len(eval_set)), seed=config.runtime.seed)
+        eval_set = stratified_subset(test_set, min(config.data.eval_n, len(test_set)), seed=config.runtime.seed)
     if batch_size > len(train_set):
         raise ValueError(
             f"optim.batch_size={batch_size} is larger than the training set ({len(train_set)} images)"
