@@ -1,21 +1,26 @@
-"""ℓ∞ FAB-T: the targeted Fast Adaptive Boundary attack, as run by standard AutoAttack.
+"""FAB-T (ℓ∞ and ℓ2): the targeted Fast Adaptive Boundary attack, as run by standard AutoAttack.
 
 F. Croce, M. Hein, "Minimally distorted adversarial examples with a fast adaptive boundary
 attack", ICML 2020. FAB looks for the *smallest* perturbation that changes the decision. At
 the current point ``x_k`` it linearises the boundary between the label ``y`` and a target
 class ``t``, ``{z : f(x_k) + ∇f(x_k)·(z − x_k) = 0}`` with ``f = z_t − z_y``, and computes
-the minimal-ℓ∞ steps ``d_k`` and ``d_0`` that move ``x_k`` and the original ``x_0`` onto that
-hyperplane inside the box [0, 1] (:func:`linf_hyperplane_step`). The next point is the convex
-combination
+the minimal steps ``d_k`` and ``d_0`` in the threat model's norm ‖·‖ that move ``x_k`` and the
+original ``x_0`` onto that hyperplane inside the box [0, 1] (:func:`linf_hyperplane_step`,
+:func:`l2_hyperplane_step`). The next point is the convex combination
 
     ``x_{k+1} = clip((1 − α)(x_k + η d_k) + α (x_0 + η d_0))``,
-    ``α = min(‖d_k‖∞ / (‖d_k‖∞ + ‖d_0‖∞), α_max)``,
+    ``α = min(‖d_k‖ / (‖d_k‖ + ‖d_0‖), α_max)``,
 
 with overshoot η = 1.05 and α_max = 0.1 (the bias toward ``x_0`` keeps the perturbation
 small). Whenever ``x_{k+1}`` is misclassified it is recorded if it is closer to ``x_0`` than
 the best so far, and the iterate moves back toward ``x_0``: ``x_{k+1} ← x_0 + β (x_{k+1} −
-x_0)``, β = 0.9. The first run of each target starts at ``x_0`` (deterministic), further
-restarts at a random point at ℓ∞ distance ε/2.
+x_0)``, β = 0.9. All distances are measured in the threat model's norm. The first run of
+each target starts at ``x_0`` (deterministic), further restarts at a random point at distance
+ε/2 (ℓ∞: a direction uniform in [−1, 1]^D, ℓ2: a Gaussian direction), clipped to [0, 1].
+
+The ℓ2 version follows the authors' code (``FABAttack`` in AutoAttack's ``fab_base.py`` with
+``norm='L2'``, ``projection_l2`` in ``fab_projections.py``): it differs from ℓ∞ only in the
+hyperplane step, the norm of ``α`` and the distances, and the restarts' direction.
 
 As in standard AutoAttack (``fab-t``: 9 targets, 100 iterations, 1 restart), the targets are
 the classes with the highest clean logits after the label, one after the other, each on the
@@ -45,11 +50,11 @@ from nofrost.attacks._common import (
     input_gradient,
     uniform_like,
 )
-from nofrost.attacks._core import Ball, run_on_correct
+from nofrost.attacks._core import Ball, lp_norm, run_on_correct
 from nofrost.attacks._registry import register_attack
 from nofrost.attacks.apgd import check_bool, check_class_count, sync_period, top_targets
 
-__all__ = ["fab_on_correct", "fab_targeted_attack", "linf_hyperplane_step"]
+__all__ = ["fab_on_correct", "fab_targeted_attack", "l2_hyperplane_step", "linf_hyperplane_step"]
 
 
 def _argsort_rows(a: Tensor) -> Tensor:
@@ -59,6 +64,42 @@ def _argsort_rows(a: Tensor) -> Tensor:
     if a.device.type == "cpu" and a.dtype in (torch.float32, torch.float64):
         return torch.from_numpy(np.argsort(a.detach().numpy(), axis=1))
     return a.argsort(dim=1)
+
+
+def _water_level(breaks: Tensor, weights: Tensor, need: Tensor) -> Tensor:
+    """Row-wise smallest ``λ ≥ 0`` with ``h(λ) = Σ_i weights_i min(λ, breaks_i) = need``.
+
+    ``breaks``, ``weights``: (M, D), nonnegative; ``need``: (M,), nonnegative. ``h`` is
+    nondecreasing and piecewise linear with kinks at the ``breaks``, so one sort of them gives
+    ``h`` at every kink (prefix sums) and the segment holding ``need`` (one ``searchsorted``),
+    on which ``λ`` is solved exactly. Where ``need > h(max breaks)``, i.e. no ``λ`` suffices,
+    the result is ``max breaks`` (every ``min(λ, breaks_i)`` saturated).
+    """
+    size = breaks.shape[1]
+    order = _argsort_rows(breaks)
+    r_sorted = breaks.gather(1, order)
+    w_sorted = weights.gather(1, order)
+    weighted = w_sorted * r_sorted
+    before = weighted.cumsum(dim=1) - weighted  # Σ_{i<j} weight_i break_i  (sorted order)
+    from_here = w_sorted.flip(1).cumsum(dim=1).flip(1)  # Σ_{i≥j} weight_i
+    h_at = (before + r_sorted * from_here).cummax(dim=1).values  # h(break_j), made monotone
+    j = torch.searchsorted(h_at, need[:, None].contiguous()).squeeze(1)
+    feasible = j < size
+    jc = j.clamp(max=size - 1)[:, None]
+    lam = (need - before.gather(1, jc).squeeze(1)) / from_here.gather(1, jc).squeeze(1).clamp_min(
+        torch.finfo(breaks.dtype).tiny
+    )
+    return torch.where(feasible, lam.clamp_min(0), r_sorted[:, -1])
+
+
+def _toward_hyperplane(t: Tensor, w: Tensor, b: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """``(|c|, v, room)``: the change ``|c| = |b − w·t|`` that ``v·δ`` must make, the signed
+    normal ``v = sign(c) w`` (moving along ``v`` makes it) and each coordinate's room to the
+    box bound in the direction of ``v_i`` (to 1 if ``v_i > 0``, to 0 if ``v_i < 0``)."""
+    c = b - (w * t).sum(dim=1)
+    v = torch.where(c[:, None] >= 0, w, -w)
+    room = torch.where(v > 0, 1 - t, t).clamp_min(0)
+    return c.abs(), v, room
 
 
 def linf_hyperplane_step(t: Tensor, w: Tensor, b: Tensor) -> Tensor:
@@ -72,27 +113,38 @@ def linf_hyperplane_step(t: Tensor, w: Tensor, b: Tensor) -> Tensor:
     ``h(λ*) = |c|``, found exactly by sorting the ``r_i``; where no ``λ`` suffices (the
     hyperplane misses the box) every coordinate moves to its bound.
     """
-    size = t.shape[1]
-    c = b - (w * t).sum(dim=1)
-    v = torch.where(c[:, None] >= 0, w, -w)
-    room = torch.where(v > 0, 1 - t, t).clamp_min(0)
-    weight = v.abs()
-    order = _argsort_rows(room)
-    r_sorted = room.gather(1, order)
-    w_sorted = weight.gather(1, order)
-    weighted = w_sorted * r_sorted
-    before = weighted.cumsum(dim=1) - weighted  # Σ_{i<j} |v_i| r_i  (sorted order)
-    from_here = w_sorted.flip(1).cumsum(dim=1).flip(1)  # Σ_{i≥j} |v_i|
-    h_at = (before + r_sorted * from_here).cummax(dim=1).values  # h(r_j), made monotone
-    need = c.abs()
-    j = torch.searchsorted(h_at, need[:, None].contiguous()).squeeze(1)
-    feasible = j < size
-    jc = j.clamp(max=size - 1)[:, None]
-    lam = (need - before.gather(1, jc).squeeze(1)) / from_here.gather(1, jc).squeeze(1).clamp_min(
-        torch.finfo(t.dtype).tiny
-    )
-    lam = torch.where(feasible, lam.clamp_min(0), r_sorted[:, -1])
+    need, v, room = _toward_hyperplane(t, w, b)
+    lam = _water_level(room, v.abs(), need)
     return v.sign() * torch.minimum(room, lam[:, None])
+
+
+#: Normal components below this size count as zero in :func:`l2_hyperplane_step` (those
+#: coordinates never move), as in the authors' ``projection_l2``.
+_L2_NEGLIGIBLE = 1e-8
+
+
+def l2_hyperplane_step(t: Tensor, w: Tensor, b: Tensor) -> Tensor:
+    """Row-wise minimal-ℓ2 ``δ`` with ``w·(t + δ) = b`` and ``t + δ ∈ [0, 1]``.
+
+    ``t``, ``w``: (M, D); ``b``: (M,). With ``c``, ``v = sign(c) w`` and the room ``r_i`` to
+    the box bound as in :func:`linf_hyperplane_step`, the minimiser of ``‖δ‖₂`` (KKT: ``δ`` is
+    a multiple of ``v`` clipped to the box) is ``δ_i = sign(v_i) min(λ* |w_i|, r_i)`` for the
+    smallest ``λ*`` with ``Σ_i |w_i| min(λ* |w_i|, r_i) = Σ_i w_i² min(λ*, r_i/|w_i|) = |c|``:
+    the same piecewise-linear search, with kinks ``r_i/|w_i|`` and weights ``w_i²``. Where the
+    hyperplane misses the box every coordinate moves to its bound, and coordinates with
+    ``|w_i| ≤ 1e-8`` stay where they are (both as ``projection_l2`` in AutoAttack's
+    ``fab_projections.py`` does).
+    """
+    need, v, room = _toward_hyperplane(t, w, b)
+    scale = v.abs()
+    moves = scale > _L2_NEGLIGIBLE
+    scale = torch.where(moves, scale, torch.zeros_like(scale))
+    breaks = torch.where(moves, room / torch.where(moves, scale, torch.ones_like(scale)), scale)
+    lam = _water_level(breaks, scale * scale, need)
+    return v.sign() * torch.minimum(room, lam[:, None] * scale)
+
+
+_HYPERPLANE_STEPS = {"linf": linf_hyperplane_step, "l2": l2_hyperplane_step}
 
 
 def _fab_run(
@@ -111,18 +163,28 @@ def _fab_run(
     generator: torch.Generator | None,
     precision_ctx,
 ) -> tuple[Tensor, Tensor]:
-    """One targeted FAB run; returns ``(x_adv, broken)`` with ``x_adv`` in the ε-ball."""
+    """One targeted FAB run; returns ``(x_adv, broken)`` with ``x_adv`` in the ε-ball.
+
+    ``ball`` is the ε-ball of ``x0``; its norm picks the hyperplane step and measures every
+    distance (the steps' sizes in ``α``, the closest adversarial, the final projection).
+    """
     n = x0.shape[0]
     eps = ball.eps
+    hyperplane_step = _HYPERPLANE_STEPS[ball.norm]
     view = (-1,) + (1,) * (x0.dim() - 1)
     x_out = torch.empty_like(x0)
     broken_out = torch.zeros(n, dtype=torch.bool, device=x0.device)
-    if random_start:
+    if random_start and ball.norm == "linf":
         u = uniform_like(x0, -1.0, 1.0, generator)
         u = u / u.flatten(1).abs().amax(dim=1).clamp_min(1e-12).view(view)
         x1 = torch.clamp(x0 + 0.5 * eps * u, 0.0, 1.0)
+    elif random_start:
+        # fab_base.py: a Gaussian direction scaled to ℓ2 length min(ε, best)/2 with best = 1e10
+        # (the run has found nothing yet), i.e. ε/2, clipped to [0, 1].
+        x1 = ball.surface_point(generator, 0.5)
     else:
         x1 = x0
+    live = ball  # the ball of the rows still attacked
     best = x0  # the closest misclassified point found (where dist < inf)
     dist_best = torch.full((n,), float("inf"), dtype=x0.dtype, device=x0.device)
     rows = torch.arange(n, device=x0.device)
@@ -141,6 +203,7 @@ def _fab_run(
                 (x0, x1, best, dist_best, y, target, rows) = (
                     t[keep] for t in (x0, x1, best, dist_best, y, target, rows)
                 )
+                live = live[keep]
         m = x0.shape[0]
         # ---- linearise f = z_t − z_y at x1 -------------------------------------------------
         xg = x1.detach().requires_grad_(True)
@@ -151,10 +214,10 @@ def _fab_run(
         w = input_gradient(f.sum(), xg).flatten(1)
         b = (w * x1.flatten(1)).sum(dim=1) - f.detach().to(w.dtype)
         # ---- minimal steps of x1 and x0 onto the hyperplane, combined ----------------------
-        d = linf_hyperplane_step(
+        d = hyperplane_step(
             torch.cat([x1.flatten(1), x0.flatten(1)]), torch.cat([w, w]), torch.cat([b, b])
         )
-        size = d.abs().amax(dim=1).clamp_min(1e-8)
+        size = lp_norm(d, ball.norm).clamp_min(1e-8)
         alpha = (size[:m] / (size[:m] + size[m:])).clamp(0.0, alpha_max).view(view)
         d1 = d[:m].view_as(x1)
         d0 = d[m:].view_as(x1)
@@ -162,7 +225,7 @@ def _fab_run(
         # ---- record misclassified points, step back toward x0 -------------------------------
         with torch.no_grad(), precision_ctx:
             is_adv = model(x1).argmax(dim=1) != y
-        dist = (x1 - x0).flatten(1).abs().amax(dim=1)
+        dist = live.distance(x1)
         closer = is_adv & (dist < dist_best)
         best = torch.where(closer.view(view), x1, best)
         dist_best = torch.where(closer, dist, dist_best)
@@ -262,7 +325,7 @@ def _fab_rows(
     return x_rows
 
 
-@register_attack("fab-t", display="FAB-T", paper_budget=20, on_correct=_fab_rows)
+@register_attack("fab-t", display="FAB-T", paper_budget=20, norms=("linf", "l2"), on_correct=_fab_rows)
 def fab_targeted_attack(
     model: nn.Module,
     x: Tensor,
@@ -281,14 +344,15 @@ def fab_targeted_attack(
     num_classes: int | None = None,
     norm: str = "linf",
 ) -> Tensor:
-    """ℓ∞ FAB-T (Croce & Hein, ICML 2020), see the module docstring; returns ``x_adv``.
+    """FAB-T under ℓ∞ or ℓ2 (Croce & Hein, ICML 2020), see the module docstring; returns ``x_adv``.
 
     Args:
         model: maps (N, C, H, W) images in [0, 1] to (N, K) logits.
         x: float images (N, C, H, W) in [0, 1].
         y: int64 labels (N,).
-        eps: ℓ∞ radius (8/255, not 8); an example is broken if FAB finds a misclassified
-            point within ``eps``.
+        eps: radius of the ball: ℓ∞ as a fraction of the pixel range (8/255, not 8), ℓ2 as
+            the length of the perturbation (0.5 on CIFAR-10); an example is broken if FAB
+            finds a misclassified point within ``eps``.
         steps: FAB iterations per target and restart (``n_iter``, 100 in AutoAttack).
         restarts: runs per target; the first starts at ``x``, the others at random points.
         n_target_classes: targets per example (the most likely classes other than ``y``);
@@ -298,13 +362,16 @@ def fab_targeted_attack(
         generator: source of the random restarts.
         precision: ``"fp32"`` or ``"bf16"`` forward passes.
         num_classes: the model's number of classes if known (checked up front).
-        norm: the threat model (``"linf"``).
+        norm: the threat model, ``"linf"`` or ``"l2"``.
 
     Returns:
-        ``x_adv`` with the shape and dtype of ``x``, in [0, 1] and within ``eps`` of ``x``;
-        examples the model misclassifies already are returned unchanged.
+        ``x_adv`` with the shape and dtype of ``x``, in [0, 1] and within ``eps`` of ``x``
+        (ℓ2: up to the rounding of the projection); examples the model misclassifies already
+        are returned unchanged.
     """
-    eps, num_classes = check_attack_inputs(model, x, y, eps, num_classes, norm=norm, attack="fab-t")
+    eps, num_classes = check_attack_inputs(
+        model, x, y, eps, num_classes, norm=norm, supported=("linf", "l2"), attack="fab-t"
+    )
     steps = check_positive_int(steps, "steps")
     restarts = check_positive_int(restarts, "restarts")
     n_target_classes = check_positive_int(n_target_classes, "n_target_classes")
