@@ -6,13 +6,17 @@ Kept in its own module (not in ``__init__``) so attack modules can import
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import inspect
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol, TypeVar
 
+import torch
 from torch import Tensor, nn
 
-from nofrost.attacks._common import NORMS
+from nofrost.attacks._common import NORMS, check_attack_inputs, check_generator, check_precision
 from nofrost.registry import Registry
 
 
@@ -74,6 +78,92 @@ RESERVED: tuple[str, ...] = ("model", "x", "y", "eps", "generator", "precision",
 F = TypeVar("F", bound=Callable[..., Tensor])
 
 
+@dataclass(frozen=True)
+class Setup:
+    """The options every attack takes, validated once by the base call (:func:`with_setup`).
+
+    ``generator``: the source of all randomness, for reproducible results (``None``: the
+    global RNG). ``precision``: ``"fp32"`` or ``"bf16"`` forward passes (losses are computed
+    in fp32 either way). ``num_classes``: the model's number of classes if known (the labels
+    are then checked up front; otherwise on the first forward pass). ``norm``: the threat
+    model, ``"linf"`` or ``"l2"``.
+    """
+
+    generator: torch.Generator | None = None
+    precision: str = "fp32"
+    num_classes: int | None = None
+    norm: str = "linf"
+
+
+_SETUP_PARAMETERS = [
+    inspect.Parameter(field.name, inspect.Parameter.KEYWORD_ONLY, default=field.default, annotation=field.type)
+    for field in dataclasses.fields(Setup)
+]
+
+
+def with_setup(fn: Callable[..., Any], name: str, norms: tuple[str, ...]) -> Callable[..., Any]:
+    """The base call of an attack ``fn(model, x, y, eps, setup, **options)``.
+
+    Returns ``attack(model, x, y, eps, **options, generator=None, precision="fp32",
+    num_classes=None, norm="linf")``: it validates the model, the images, the labels, ε for the
+    norm (one of ``norms``), the generator and the precision, and calls ``fn`` with them as a
+    :class:`Setup`. Its signature (what ``inspect`` and the option checks see) is ``fn``'s with
+    ``setup`` replaced by those four options.
+    """
+    parameters = list(inspect.signature(fn).parameters.values())
+    if [p.name for p in parameters[:5]] != ["model", "x", "y", "eps", "setup"]:
+        raise TypeError(f"attack {name!r} must take (model, x, y, eps, setup, *, options...)")
+
+    @functools.wraps(fn)
+    def attack(model, x, y, eps, *, generator=None, precision="fp32", num_classes=None, norm="linf", **options):
+        eps, num_classes = check_attack_inputs(
+            model, x, y, eps, num_classes, norm=norm, supported=norms, attack=name
+        )
+        setup = Setup(check_generator(generator), check_precision(precision), num_classes, norm)
+        return fn(model, x, y, eps, setup, **options)
+
+    attack.__signature__ = inspect.signature(fn).replace(  # type: ignore[attr-defined]
+        parameters=parameters[:4] + parameters[5:] + _SETUP_PARAMETERS
+    )
+    return attack
+
+
+def variant(
+    base: Callable[..., Any],
+    name: str,
+    doc: str,
+    *,
+    fixed: Mapping[str, Any],
+    defaults: Mapping[str, Any] | None = None,
+    output: Callable[[Any], Any] | None = None,
+    returns: Any = inspect.Signature.empty,
+) -> Callable[..., Any]:
+    """``base`` with the options in ``fixed`` set (and gone from its signature), other
+    ``defaults``, and its result passed through ``output`` (then annotated as ``returns``):
+    an attack that *is* another one with some options chosen (PGD^T is PGD with
+    ``targeted=True``), written once."""
+    signature = inspect.signature(base)
+    parameters = [
+        p.replace(default=(defaults or {}).get(p.name, p.default))
+        for p in signature.parameters.values()
+        if p.name not in fixed
+    ]
+    signature = signature.replace(parameters=parameters)
+    if output is not None:
+        signature = signature.replace(return_annotation=returns)
+
+    def attack(*args: Any, **kwargs: Any) -> Any:
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        result = base(*bound.args, **bound.kwargs, **fixed)
+        return output(result) if output is not None else result
+
+    attack.__name__ = attack.__qualname__ = name
+    attack.__doc__ = doc
+    attack.__signature__ = signature  # type: ignore[attr-defined]
+    return attack
+
+
 def register_attack(
     name: str,
     *,
@@ -87,8 +177,11 @@ def register_attack(
     """Decorator that registers an attack under ``name`` (one small module per attack), with
     its :class:`AttackInfo` (``display`` defaults to the name in capitals).
 
-    The decorated function is returned unchanged (with its signature), so it can also be
-    imported and called directly. Registering a name twice raises ValueError.
+    A function written as ``fn(model, x, y, eps, setup, *, options...)`` is wrapped in the
+    base call (:func:`with_setup`), which validates the inputs and the options every attack
+    shares; any other function (a :func:`variant`, an attack that validates itself) is
+    registered as it is. The result can be imported and called directly. Registering a name
+    twice raises ValueError.
     """
     if kind not in KINDS:
         raise ValueError(f"attack {name!r}: kind must be one of {', '.join(KINDS)}, got {kind!r}")
@@ -98,6 +191,8 @@ def register_attack(
     info = AttackInfo(name, kind, display or name.upper(), budget, paper_budget, tuple(norms), on_correct)
 
     def decorator(fn: F) -> F:
+        if "setup" in inspect.signature(fn).parameters:
+            fn = with_setup(fn, name, info.norms)  # type: ignore[assignment]
         ATTACKS.register(name)(fn)
         ATTACK_INFO[name] = info
         return fn

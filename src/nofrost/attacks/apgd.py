@@ -54,14 +54,11 @@ from torch import Tensor, nn
 
 from nofrost.attacks._common import (
     autocast,
-    check_attack_inputs,
-    check_generator,
     check_positive_int,
-    check_precision,
     expected_input_gradient,
 )
 from nofrost.attacks._core import Ball, run_on_correct
-from nofrost.attacks._registry import register_attack
+from nofrost.attacks._registry import Setup, register_attack, variant, with_setup
 
 __all__ = [
     "apgd_attack",
@@ -74,7 +71,7 @@ __all__ = [
     "top_targets",
 ]
 
-LOSSES: tuple[str, ...] = ("ce", "dlr")
+LOSSES: tuple[str, ...] = ("ce", "dlr", "dlr-t")
 
 
 # --------------------------------------------------------------------------------------------
@@ -423,48 +420,6 @@ def apgd_on_correct(
 # --------------------------------------------------------------------------------------------
 
 
-def _apgd(
-    name: str,
-    model: nn.Module,
-    x: Tensor,
-    y: Tensor,
-    eps: float,
-    *,
-    loss: str,
-    steps: int,
-    restarts: int,
-    rho: float,
-    n_target_classes: int | None,
-    early_stop: bool,
-    generator: torch.Generator | None,
-    precision: str,
-    num_classes: int | None,
-    eot_iter: int,
-    norm: str,
-) -> Tensor:
-    eps, num_classes = check_attack_inputs(
-        model, x, y, eps, num_classes, norm=norm, supported=("linf", "l2"), attack=name
-    )
-    eot_iter = check_positive_int(eot_iter, "eot_iter")
-    steps = check_positive_int(steps, "steps")
-    restarts = check_positive_int(restarts, "restarts")
-    rho = check_rho(rho)
-    early_stop = check_bool(early_stop, "early_stop")
-    if loss == "dlr-t":
-        n_target_classes = check_positive_int(n_target_classes, "n_target_classes")
-    check_precision(precision)
-    check_generator(generator)
-    if num_classes is not None:
-        check_class_count(num_classes, loss=loss, n_target_classes=n_target_classes, name=name)
-    return run_on_correct(
-        model, x, y, eps, precision, partial(
-            _apgd_rows, model, loss=loss, steps=steps, restarts=restarts, rho=rho, early_stop=early_stop,
-            n_target_classes=n_target_classes, generator=generator, eot_iter=eot_iter,
-        ), norm=norm,
-        check_classes=lambda k: check_class_count(k, loss=loss, n_target_classes=n_target_classes, name=name),
-    )
-
-
 def _apgd_rows(
     model: nn.Module, x0: Tensor, y: Tensor, ball: Ball, clean_logits: Tensor, num_classes: int,
     precision_ctx, *, loss: str, steps: int, restarts: int, rho: float, early_stop: bool,
@@ -479,42 +434,42 @@ def _apgd_rows(
     return x_rows
 
 
-def apgd_attack(
+def _apgd_attack(
     model: nn.Module,
     x: Tensor,
     y: Tensor,
     eps: float,
+    setup: Setup,
     *,
     loss: str = "ce",
     steps: int = 100,
     restarts: int = 1,
+    n_target_classes: int | None = 9,
     rho: float = 0.75,
     early_stop: bool = True,
-    generator: torch.Generator | None = None,
-    precision: str = "fp32",
-    num_classes: int | None = None,
     eot_iter: int = 1,
-    norm: str = "linf",
 ) -> Tensor:
-    """Untargeted APGD (Croce & Hein, ICML 2020) on the ``"ce"`` or ``"dlr"`` loss.
+    """APGD (Croce & Hein, ICML 2020) on the ``"ce"``, ``"dlr"`` or targeted ``"dlr-t"`` loss.
 
     Args:
-        model: maps (N, C, H, W) images in [0, 1] to (N, K) logits.
-        x: float images (N, C, H, W) in [0, 1].
-        y: int64 labels (N,).
-        eps: radius of the ε-ball (ℓ∞: 8/255, not 8; ℓ2: e.g. 0.5).
-        loss: ``"ce"`` (cross-entropy) or ``"dlr"`` (:func:`dlr_loss`, needs K ≥ 3).
+        model, x, y, eps: as for every attack (see :mod:`nofrost.attacks`); ``eps`` is the
+            radius of the ε-ball of ``norm`` (ℓ∞: 8/255, not 8; ℓ2: e.g. 0.5).
+        loss: ``"ce"`` (cross-entropy), ``"dlr"`` (:func:`dlr_loss`, needs K ≥ 3) or
+            ``"dlr-t"`` (APGD-T: :func:`targeted_dlr_loss` toward each of the
+            ``n_target_classes`` classes with the highest clean logits other than the label,
+            one after the other, most likely first, on the examples no run has misclassified
+            yet; an example counts as broken when it is misclassified as anything). APGD-T
+            needs ``K ≥ max(4, n_target_classes + 1)`` classes (standard AutoAttack: 9
+            targets, so K ≥ 10).
         steps: iterations per restart (100 in standard AutoAttack, 20 in the NoFrost paper).
-        restarts: random restarts, each on the examples not yet misclassified.
+        restarts: random restarts (per target), each on the examples not yet misclassified.
+        n_target_classes: the targets of ``"dlr-t"`` (unused by the other losses).
         rho: the fraction of loss-increasing steps below which the step size is halved.
         early_stop: stop attacking an example once an iterate is misclassified (the result
             is the same up to which misclassified point is returned; it only saves time).
-        generator: source of the random starts, for reproducible results.
-        precision: ``"fp32"`` or ``"bf16"`` forward passes (see :func:`autocast`).
-        num_classes: the model's number of classes if known (checked up front).
         eot_iter: gradients averaged over this many passes per step (Expectation over
             Transformation, Athalye et al. 2018, for randomized models; 1: plain APGD).
-        norm: the threat model, ``"linf"`` or ``"l2"``.
+        generator, precision, num_classes, norm: as for every attack (:class:`Setup`).
 
     Returns:
         ``x_adv`` (detached), shape and dtype of ``x``, in [0, 1] and within ``eps`` of ``x``:
@@ -523,108 +478,44 @@ def apgd_attack(
     """
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
-    return _apgd(
-        f"apgd-{loss}",
-        model,
-        x,
-        y,
-        eps,
-        loss=loss,
-        steps=steps,
-        restarts=restarts,
-        rho=rho,
-        n_target_classes=None,
-        early_stop=early_stop,
-        generator=generator,
-        precision=precision,
-        num_classes=num_classes,
-        eot_iter=eot_iter,
-        norm=norm,
-    )
+    name = "apgd-t" if loss == "dlr-t" else f"apgd-{loss}"
+    eot_iter = check_positive_int(eot_iter, "eot_iter")
+    steps = check_positive_int(steps, "steps")
+    restarts = check_positive_int(restarts, "restarts")
+    rho = check_rho(rho)
+    early_stop = check_bool(early_stop, "early_stop")
+    if loss == "dlr-t":
+        n_target_classes = check_positive_int(n_target_classes, "n_target_classes")
+
+    targets = n_target_classes if loss == "dlr-t" else None
+    check_classes = partial(check_class_count, loss=loss, n_target_classes=targets, name=name)
+    if setup.num_classes is not None:
+        check_classes(setup.num_classes)
+    return run_on_correct(
+        model, x, y, eps, setup.precision, partial(
+            _apgd_rows, model, loss=loss, steps=steps, restarts=restarts, rho=rho, early_stop=early_stop,
+            n_target_classes=n_target_classes, generator=setup.generator, eot_iter=eot_iter,
+        ), norm=setup.norm, check_classes=check_classes,
+    )  # fmt: skip
 
 
-def _apgd_on(loss: str, doc: str):
-    """The registered APGD variant with its loss fixed (same signature otherwise)."""
+apgd_attack = with_setup(_apgd_attack, "apgd", ("linf", "l2"))
 
-    def attack(
-        model: nn.Module,
-        x: Tensor,
-        y: Tensor,
-        eps: float,
-        *,
-        steps: int = 100,
-        restarts: int = 1,
-        rho: float = 0.75,
-        early_stop: bool = True,
-        generator: torch.Generator | None = None,
-        precision: str = "fp32",
-        num_classes: int | None = None,
-        eot_iter: int = 1,
-        norm: str = "linf",
-    ) -> Tensor:
-        return apgd_attack(
-            model, x, y, eps, loss=loss, steps=steps, restarts=restarts, rho=rho, early_stop=early_stop,
-            generator=generator, precision=precision, num_classes=num_classes, eot_iter=eot_iter,
-            norm=norm,
-        )
 
-    attack.__name__ = attack.__qualname__ = f"apgd_{loss}_attack"
-    attack.__doc__ = doc
+def _register(name: str, loss: str, doc: str, fixed: dict) -> Callable[..., Tensor]:
+    """The registered APGD variant ``name``: :func:`apgd_attack` with its ``loss`` fixed."""
     return register_attack(
-        f"apgd-{loss}", display=f"APGD-{loss.upper()}", paper_budget=20, norms=("linf", "l2"),
-        on_correct=partial(_apgd_rows, loss=loss),
-    )(attack)
+        name, display=name.upper(), paper_budget=20, norms=("linf", "l2"),
+        on_correct=partial(_apgd_rows, loss=loss, **{k: v for k, v in fixed.items() if k != "loss"}),
+    )(variant(apgd_attack, name.replace("-", "_") + "_attack", doc, fixed={"loss": loss, **fixed}))  # fmt: skip
 
 
-apgd_ce_attack = _apgd_on("ce", "APGD on the cross-entropy loss; see :func:`apgd_attack`.")
-apgd_dlr_attack = _apgd_on("dlr", "APGD on the DLR loss (needs ≥ 3 classes); see :func:`apgd_attack`.")
-
-
-@register_attack(
-    "apgd-t", display="APGD-T", paper_budget=20, norms=("linf", "l2"),
-    on_correct=partial(_apgd_rows, loss="dlr-t"),
-)
-def apgd_targeted_attack(
-    model: nn.Module,
-    x: Tensor,
-    y: Tensor,
-    eps: float,
-    *,
-    steps: int = 100,
-    restarts: int = 1,
-    n_target_classes: int = 9,
-    rho: float = 0.75,
-    early_stop: bool = True,
-    generator: torch.Generator | None = None,
-    precision: str = "fp32",
-    num_classes: int | None = None,
-    eot_iter: int = 1,
-    norm: str = "linf",
-) -> Tensor:
-    """APGD-T: APGD on the targeted DLR loss toward each of the top ``n_target_classes``.
-
-    The targets of an example are the ``n_target_classes`` classes with the highest clean
-    logits other than its label, attacked one after the other (most likely first), each with
-    ``restarts`` runs of ``steps`` steps, on the examples no run has misclassified yet. An
-    example counts as broken when it is misclassified (as anything, not only as the target).
-    Needs ``K ≥ max(4, n_target_classes + 1)`` classes (standard AutoAttack: 9 targets, so
-    K ≥ 10). Other arguments and the result as in :func:`apgd_attack`.
-    """
-    return _apgd(
-        "apgd-t",
-        model,
-        x,
-        y,
-        eps,
-        loss="dlr-t",
-        steps=steps,
-        restarts=restarts,
-        rho=rho,
-        n_target_classes=n_target_classes,
-        early_stop=early_stop,
-        generator=generator,
-        precision=precision,
-        num_classes=num_classes,
-        eot_iter=eot_iter,
-        norm=norm,
-    )
+apgd_ce_attack = _register("apgd-ce", "ce", "APGD on the cross-entropy loss; see :func:`apgd_attack`.",
+                           {"n_target_classes": None})  # fmt: skip
+apgd_dlr_attack = _register("apgd-dlr", "dlr", "APGD on the DLR loss (needs ≥ 3 classes); see :func:`apgd_attack`.",
+                            {"n_target_classes": None})  # fmt: skip
+apgd_targeted_attack = _register(
+    "apgd-t", "dlr-t",
+    "APGD-T: APGD on the targeted DLR loss toward each of the top ``n_target_classes`` classes "
+    "(``loss='dlr-t'`` of :func:`apgd_attack`).", {},
+)  # fmt: skip

@@ -53,21 +53,21 @@ from nofrost.attacks._common import (
     NORMS,
     attack_mode,
     autocast,
-    check_attack_inputs,
-    check_generator,
     check_logits_and_labels,
     check_norm,
     check_positive_int,
-    check_precision,
 )
 from nofrost.attacks._core import Ball
 from nofrost.attacks._registry import (
     ATTACKS,
     RESERVED,
+    Setup,
     attack_info,
     attack_options,
     get,
     register_attack,
+    variant,
+    with_setup,
 )
 
 __all__ = ["VERSIONS", "autoattack", "autoattack_plan", "robust_accuracies", "run_autoattack"]
@@ -287,18 +287,15 @@ def run_autoattack(
     x: Tensor,
     y: Tensor,
     eps: float,
+    setup: Setup,
     *,
     version: str = "standard",
     attacks: Any = None,
     attack_kwargs: Mapping[str, Mapping[str, Any]] | None = None,
     steps: int | None = None,
     seed: int | None = None,
-    generator: torch.Generator | None = None,
-    precision: str = "fp32",
-    num_classes: int | None = None,
     batch_size: int | None = None,
     on_attack_done: Callable[[str, Tensor], None] | None = None,
-    norm: str = "linf",
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """AutoAttack (see the module docstring); returns ``(x_adv, per_attack_robust)``.
 
@@ -311,15 +308,14 @@ def run_autoattack(
         steps: iterations of every attack with a ``steps`` option that ``attacks`` /
             ``attack_kwargs`` leave unset (e.g. ``version="fast", steps=20``: the NoFrost
             paper's AA).
-        seed, generator: source of randomness (``generator`` wins; neither: global RNG).
-        precision: ``"fp32"`` or ``"bf16"`` forward passes, for every attack.
-        num_classes: the model's number of classes if known (checked up front).
+        seed: source of randomness unless ``generator`` is given (neither: the global RNG).
         batch_size: attack at most this many examples at a time (default: all at once).
         on_attack_done: called as ``on_attack_done(name, robust)`` after the clean pass
             (``"clean"``) and after each attack, with the robust mask so far: for progress
             reports and per-attack timing.
-        norm: the threat model, ``"linf"`` or ``"l2"``; every attack of the plan must
-            support it (the standard and fast versions do).
+        generator, precision, num_classes, norm: as for every attack (:class:`Setup`), passed
+            on to every attack of the plan, which must support the norm (the standard, fast
+            and rand versions do).
 
     Returns:
         ``x_adv``: per example the point of the attack that broke it, and for robust
@@ -331,9 +327,7 @@ def run_autoattack(
         with the examples that attack broke set to False, so the last is the AutoAttack
         robustness and ``mask[prev] & ~mask[name]`` shows what ``name`` broke.
     """
-    eps, num_classes = check_attack_inputs(model, x, y, eps, num_classes, norm=norm, supported=NORMS)
-    check_precision(precision)
-    check_generator(generator)
+    generator, precision, num_classes, norm = setup.generator, setup.precision, setup.num_classes, setup.norm
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
         raise ValueError(f"seed must be an int or None, got {seed!r}")
     if batch_size is not None:
@@ -404,42 +398,18 @@ def run_autoattack(
     return x_adv, per_attack
 
 
-@register_attack("autoattack", kind="ensemble", display="AA", budget=None, norms=NORMS)
-def autoattack(
-    model: nn.Module,
-    x: Tensor,
-    y: Tensor,
-    eps: float,
-    *,
-    version: str = "standard",
-    attacks: Any = None,
-    attack_kwargs: Mapping[str, Mapping[str, Any]] | None = None,
-    steps: int | None = None,
-    seed: int | None = None,
-    generator: torch.Generator | None = None,
-    precision: str = "fp32",
-    num_classes: int | None = None,
-    batch_size: int | None = None,
-    norm: str = "linf",
-) -> Tensor:
-    """AutoAttack under the attack contract; returns ``x_adv`` (see :func:`run_autoattack`)."""
-    x_adv, _ = run_autoattack(
-        model,
-        x,
-        y,
-        eps,
-        version=version,
-        attacks=attacks,
-        attack_kwargs=attack_kwargs,
-        steps=steps,
-        seed=seed,
-        generator=generator,
-        precision=precision,
-        num_classes=num_classes,
-        batch_size=batch_size,
-        norm=norm,
+run_autoattack = with_setup(run_autoattack, "autoattack", NORMS)
+
+autoattack = register_attack("autoattack", kind="ensemble", display="AA", budget=None, norms=NORMS)(
+    variant(
+        run_autoattack,
+        "autoattack",
+        "AutoAttack under the attack contract; returns ``x_adv`` (see :func:`run_autoattack`).",
+        fixed={"on_attack_done": None},
+        output=lambda result: result[0],
+        returns="Tensor",
     )
-    return x_adv
+)
 
 
 def robust_accuracies(per_attack_robust: Mapping[str, Tensor]) -> dict[str, float]:

@@ -15,23 +15,11 @@ this attack often beats PGD-CE on models whose softmax is very peaked.
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
-from nofrost.attacks._common import (
-    attack_mode,
-    autocast,
-    check_attack_inputs,
-    check_generator,
-    check_logits_and_labels,
-    check_non_negative,
-    check_positive_int,
-    check_precision,
-    check_step_size,
-)
-from nofrost.attacks._core import Ball
-from nofrost.attacks._registry import register_attack
-from nofrost.attacks._steepest import steepest_ascent
+from nofrost.attacks._common import check_non_negative, check_positive_int, check_step_size
+from nofrost.attacks._registry import Setup, register_attack
+from nofrost.attacks._steepest import one_run_attack
 from nofrost.attacks.pgd import default_step_size
 
 __all__ = ["cw_linf_attack", "cw_margin"]
@@ -51,54 +39,34 @@ def cw_linf_attack(
     x: Tensor,
     y: Tensor,
     eps: float,
+    setup: Setup,
     *,
     steps: int = 20,
     step_size: float | None = None,
     confidence: float = 50.0,
     random_start: bool = True,
-    generator: torch.Generator | None = None,
-    precision: str = "fp32",
     train_mode: bool = False,
-    num_classes: int | None = None,
     eot_iter: int = 1,
-    norm: str = "linf",
 ) -> Tensor:
     """ℓ∞ PGD on the Carlini–Wagner margin loss; returns ``x_adv``.
 
     Args:
-        model, x, y, eps: as for every attack (see :mod:`nofrost.attacks`).
+        model, x, y, eps: as for every attack (see :mod:`nofrost.attacks`); ℓ∞ only.
         steps: gradient steps (default 20, the NoFrost paper's evaluation budget).
         step_size: α; default :func:`~nofrost.attacks.pgd.default_step_size` as for PGD.
         confidence: κ, the margin below which the loss stops decreasing (default 50).
         random_start: start uniformly at random in the ε-ball (default, as PGD) or at ``x``.
-        generator: source of the random start, for reproducible ``x_adv``.
-        precision: ``"fp32"`` or ``"bf16"`` forward passes (the loss is computed in fp32).
         train_mode: keep the model's train/eval modes instead of eval mode.
-        num_classes: the model's number of classes if known (validates the labels up front).
         eot_iter: gradients averaged over this many passes per step (EOT, for randomized models).
-        norm: only ``"linf"``: the attack is defined for ℓ∞ (ℓ2 is refused with a message).
+        generator, precision, num_classes, norm: as for every attack (:class:`Setup`).
     """
-    eps, num_classes = check_attack_inputs(model, x, y, eps, num_classes, norm=norm, attack="cw-linf")
     steps = check_positive_int(steps, "steps")
     step_size = default_step_size(eps, steps) if step_size is None else check_step_size(step_size)
     confidence = check_non_negative(confidence, "confidence (κ)")
     eot_iter = check_positive_int(eot_iter, "eot_iter")
-    check_precision(precision)
-    check_generator(generator)
-
-    x0 = x.detach()
-    if x0.shape[0] == 0:
-        return x0.clone()
-    ball = Ball(x0, eps)
-
-    with attack_mode(model, train_mode=train_mode), torch.enable_grad():
-        start = ball.random_start(generator) if random_start else x0
-        x_adv, _ = steepest_ascent(
-            model, start, ball,
-            # Descend on the margin (push the true logit below the best other one).
-            lambda logits: -cw_margin(logits, y, confidence).sum(),
-            steps=steps, step_size=step_size, precision_ctx=autocast(precision, x0.device), eot_iter=eot_iter,
-            # before the margin's gather, which would fail on bad labels
-            on_first_logits=None if num_classes is not None else (lambda logits: check_logits_and_labels(logits, y)),
-        )  # fmt: skip
-    return x_adv
+    return one_run_attack(
+        model, x, y, eps, setup,
+        # Descend on the margin (push the true logit below the best other one).
+        lambda logits: -cw_margin(logits, y, confidence).sum(),
+        steps=steps, step_size=step_size, random_start=random_start, train_mode=train_mode, eot_iter=eot_iter,
+    )  # fmt: skip

@@ -43,15 +43,12 @@ from torch import Tensor, nn
 
 from nofrost.attacks._common import (
     autocast,
-    check_attack_inputs,
-    check_generator,
     check_positive_int,
-    check_precision,
     input_gradient,
     uniform_like,
 )
 from nofrost.attacks._core import Ball, lp_norm, run_on_correct
-from nofrost.attacks._registry import register_attack
+from nofrost.attacks._registry import Setup, register_attack
 from nofrost.attacks.apgd import check_bool, check_class_count, sync_period, top_targets
 
 __all__ = ["fab_on_correct", "fab_targeted_attack", "l2_hyperplane_step", "linf_hyperplane_step"]
@@ -331,6 +328,7 @@ def fab_targeted_attack(
     x: Tensor,
     y: Tensor,
     eps: float,
+    setup: Setup,
     *,
     steps: int = 100,
     restarts: int = 1,
@@ -339,17 +337,11 @@ def fab_targeted_attack(
     eta: float = 1.05,
     beta: float = 0.9,
     early_stop: bool = True,
-    generator: torch.Generator | None = None,
-    precision: str = "fp32",
-    num_classes: int | None = None,
-    norm: str = "linf",
 ) -> Tensor:
     """FAB-T under ℓ∞ or ℓ2 (Croce & Hein, ICML 2020), see the module docstring; returns ``x_adv``.
 
     Args:
-        model: maps (N, C, H, W) images in [0, 1] to (N, K) logits.
-        x: float images (N, C, H, W) in [0, 1].
-        y: int64 labels (N,).
+        model, x, y: as for every attack (see :mod:`nofrost.attacks`).
         eps: radius of the ball: ℓ∞ as a fraction of the pixel range (8/255, not 8), ℓ2 as
             the length of the perturbation (0.5 on CIFAR-10); an example is broken if FAB
             finds a misclassified point within ``eps``.
@@ -359,33 +351,25 @@ def fab_targeted_attack(
             needs ``K ≥ n_target_classes + 1`` classes.
         alpha_max, eta, beta: FAB's bias toward ``x``, overshoot and backward step.
         early_stop: stop on an example once it is broken (does not change which are).
-        generator: source of the random restarts.
-        precision: ``"fp32"`` or ``"bf16"`` forward passes.
-        num_classes: the model's number of classes if known (checked up front).
-        norm: the threat model, ``"linf"`` or ``"l2"``.
+        generator, precision, num_classes, norm: as for every attack (:class:`Setup`); the
+            generator draws the random restarts.
 
     Returns:
         ``x_adv`` with the shape and dtype of ``x``, in [0, 1] and within ``eps`` of ``x``
         (ℓ2: up to the rounding of the projection); examples the model misclassifies already
         are returned unchanged.
     """
-    eps, num_classes = check_attack_inputs(
-        model, x, y, eps, num_classes, norm=norm, supported=("linf", "l2"), attack="fab-t"
-    )
     steps = check_positive_int(steps, "steps")
     restarts = check_positive_int(restarts, "restarts")
     n_target_classes = check_positive_int(n_target_classes, "n_target_classes")
     alpha_max, eta, beta = check_fab_params(alpha_max, eta, beta)
     early_stop = check_bool(early_stop, "early_stop")
-    check_precision(precision)
-    check_generator(generator)
-    if num_classes is not None:
-        check_class_count(num_classes, loss="ce", n_target_classes=n_target_classes, name="fab-t")
-
+    check_classes = partial(check_class_count, loss="ce", n_target_classes=n_target_classes, name="fab-t")
+    if setup.num_classes is not None:
+        check_classes(setup.num_classes)
     return run_on_correct(
-        model, x, y, eps, precision, partial(
+        model, x, y, eps, setup.precision, partial(
             _fab_rows, model, steps=steps, restarts=restarts, n_target_classes=n_target_classes,
-            alpha_max=alpha_max, eta=eta, beta=beta, early_stop=early_stop, generator=generator,
-        ), norm=norm,
-        check_classes=lambda k: check_class_count(k, loss="ce", n_target_classes=n_target_classes, name="fab-t"),
-    )
+            alpha_max=alpha_max, eta=eta, beta=beta, early_stop=early_stop, generator=setup.generator,
+        ), norm=setup.norm, check_classes=check_classes,
+    )  # fmt: skip

@@ -18,24 +18,12 @@ the first forward pass.
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from nofrost.attacks._common import (
-    attack_mode,
-    autocast,
-    check_attack_inputs,
-    check_generator,
-    check_logits_and_labels,
-    check_non_negative,
-    check_positive_int,
-    check_precision,
-    check_step_size,
-)
-from nofrost.attacks._core import Ball
-from nofrost.attacks._registry import register_attack
-from nofrost.attacks._steepest import steepest_ascent
+from nofrost.attacks._common import check_non_negative, check_positive_int, check_step_size
+from nofrost.attacks._registry import Setup, register_attack
+from nofrost.attacks._steepest import one_run_attack
 from nofrost.attacks.pgd import default_step_size
 
 __all__ = ["mifgsm_attack"]
@@ -47,33 +35,27 @@ def mifgsm_attack(
     x: Tensor,
     y: Tensor,
     eps: float,
+    setup: Setup,
     *,
     steps: int = 20,
     step_size: float | str | None = None,
     decay: float = 1.0,
-    generator: torch.Generator | None = None,
-    precision: str = "fp32",
     train_mode: bool = False,
-    num_classes: int | None = None,
     eot_iter: int = 1,
-    norm: str = "linf",
 ) -> Tensor:
     """MI-FGSM (Dong et al., CVPR 2018); returns ``x_adv``.
 
     Args:
-        model, x, y, eps: as for every attack (see :mod:`nofrost.attacks`).
+        model, x, y, eps: as for every attack (see :mod:`nofrost.attacks`); ℓ∞ only.
         steps: iterations T (default 20, the NoFrost paper's MIA).
         step_size: α; default ``eps / steps`` (Dong et al.: T steps reach the boundary);
             ``"pgd"``: PGD's ``min(1.25 eps, eps + 4/255) / steps``, the NoFrost reference code's.
         decay: momentum decay μ (default 1.0, as in the paper); 0 gives BIM with step ε/T.
-        generator: accepted for a uniform attack interface; MI-FGSM is deterministic.
-        precision: ``"fp32"`` or ``"bf16"`` forward passes (the loss is computed in fp32).
         train_mode: keep the model's train/eval modes instead of eval mode.
-        num_classes: the model's number of classes if known (validates the labels up front).
         eot_iter: gradients averaged over this many passes per step (EOT, for randomized models).
-        norm: only ``"linf"``: the attack is defined for ℓ∞ (ℓ2 is refused with a message).
+        generator, precision, num_classes, norm: as for every attack (:class:`Setup`);
+            MI-FGSM is deterministic.
     """
-    eps, num_classes = check_attack_inputs(model, x, y, eps, num_classes, norm=norm, attack="mifgsm")
     steps = check_positive_int(steps, "steps")
     eot_iter = check_positive_int(eot_iter, "eot_iter")
     if step_size is None:
@@ -83,19 +65,8 @@ def mifgsm_attack(
     else:
         step_size = check_step_size(step_size, "step_size (a number, or 'pgd' for PGD's rule)")
     decay = check_non_negative(decay, "decay (e.g. 1.0)")
-    check_precision(precision)
-    check_generator(generator)
-
-    x0 = x.detach()
-    if x0.shape[0] == 0:
-        return x0.clone()
-    ball = Ball(x0, eps)
-
-    with attack_mode(model, train_mode=train_mode), torch.enable_grad():
-        x_adv, _ = steepest_ascent(
-            model, x0, ball, lambda logits: F.cross_entropy(logits.float(), y, reduction="sum"),
-            steps=steps, step_size=step_size, precision_ctx=autocast(precision, x0.device), momentum=decay,
-            eot_iter=eot_iter,
-            on_first_logits=None if num_classes is not None else (lambda logits: check_logits_and_labels(logits, y)),
-        )  # fmt: skip
-    return x_adv
+    return one_run_attack(
+        model, x, y, eps, setup, lambda logits: F.cross_entropy(logits.float(), y, reduction="sum"),
+        steps=steps, step_size=step_size, random_start=False, train_mode=train_mode, eot_iter=eot_iter,
+        momentum=decay,
+    )  # fmt: skip

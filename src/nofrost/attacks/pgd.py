@@ -26,19 +26,16 @@ from torch import Tensor, nn
 from nofrost.attacks._common import (
     attack_mode,
     autocast,
-    check_attack_inputs,
-    check_generator,
     check_labels,
     check_labels_in_range,
     check_logits_and_labels,
     check_positive_int,
-    check_precision,
     check_same_device,
     check_step_size,
     random_targets,
 )
 from nofrost.attacks._core import Ball
-from nofrost.attacks._registry import register_attack
+from nofrost.attacks._registry import Setup, register_attack, variant
 from nofrost.attacks._steepest import steepest_ascent
 
 __all__ = ["default_step_size", "pgd_attack", "pgd_targeted_attack"]
@@ -62,6 +59,7 @@ def pgd_attack(
     x: Tensor,
     y: Tensor,
     eps: float,
+    setup: Setup,
     *,
     steps: int = 10,
     step_size: float | None = None,
@@ -69,21 +67,14 @@ def pgd_attack(
     random_start: bool = True,
     targeted: bool = False,
     target: Tensor | None = None,
-    generator: torch.Generator | None = None,
-    precision: str = "fp32",
     train_mode: bool = False,
-    num_classes: int | None = None,
     eot_iter: int = 1,
-    norm: str = "linf",
 ) -> Tensor:
     """PGD (Madry et al., ICLR 2018) on the cross-entropy loss; returns ``x_adv``.
 
     Args:
-        model: maps (N, C, H, W) images in [0, 1] to (N, K) logits.
-        x: float images (N, C, H, W) in [0, 1].
-        y: int64 labels (N,).
-        eps: radius of the ε-ball: ℓ∞ as a fraction of the pixel range (8/255, not 8), ℓ2
-            as the Euclidean length of the perturbation of [0, 1] images (e.g. 0.5).
+        model, x, y, eps: as for every attack (see :mod:`nofrost.attacks`); ``eps`` is the
+            radius of the ε-ball of ``norm``.
         steps: gradient steps per restart.
         step_size: α; default :func:`default_step_size` ``(eps, steps, norm)``.
         restarts: independent random restarts. Each image keeps the first restart's
@@ -96,34 +87,26 @@ def pgd_attack(
             random class ≠ y per image (:func:`random_targets`). Random targets are drawn from
             ``generator`` *before* the random start, so ``random_targets(y, K, g)`` with an
             equally seeded ``g`` reproduces them.
-        generator: source of all randomness, for reproducible ``x_adv``.
-        precision: ``"fp32"`` or ``"bf16"`` forward passes (see :func:`autocast`).
         train_mode: keep every submodule in its current train/eval mode instead of eval mode
             (for training-time attacks that should see e.g. batch statistics).
-        num_classes: the model's number of classes if known; otherwise the width of the
-            logits on the first forward pass is used to check the labels.
         eot_iter: gradients averaged over this many passes per step (Expectation over
             Transformation, for randomized models; 1: plain PGD).
-        norm: the threat model, ``"linf"`` or ``"l2"``.
+        generator, precision, num_classes, norm: as for every attack (:class:`Setup`).
 
     Returns:
         ``x_adv`` with the shape and dtype of ``x``, in [0, 1] and within ``eps`` of ``x``
         (detached). The model's parameters, ``requires_grad`` flags and train/eval modes are
         restored on return, also if the attack raises.
     """
-    # ---- validation, all up front --------------------------------------------------------
-    eps, num_classes = check_attack_inputs(
-        model, x, y, eps, num_classes, norm=norm, supported=("linf", "l2"), attack="pgd"
-    )
+    # ---- validation, all up front (the base call has checked the inputs) -------------------
     steps = check_positive_int(steps, "steps")
     restarts = check_positive_int(restarts, "restarts")
     eot_iter = check_positive_int(eot_iter, "eot_iter")
     if step_size is None:
-        step_size = default_step_size(eps, steps, norm)
+        step_size = default_step_size(eps, steps, setup.norm)
     else:
-        step_size = check_step_size(step_size, norm=norm)
-    check_precision(precision)
-    check_generator(generator)
+        step_size = check_step_size(step_size, norm=setup.norm)
+    generator, num_classes = setup.generator, setup.num_classes
     n = x.shape[0]
     if target is not None:
         if not targeted:
@@ -139,10 +122,9 @@ def pgd_attack(
     x0 = x.detach()
     if n == 0:
         return x0.clone()
-    ball = Ball(x0, eps, norm)
-
+    ball = Ball(x0, eps, setup.norm)
     with attack_mode(model, train_mode=train_mode), torch.enable_grad():
-        precision_ctx = autocast(precision, x0.device)
+        precision_ctx = autocast(setup.precision, x0.device)
         labels = target if targeted else y
         checked = num_classes is not None and (target is not None or not targeted)
         if targeted and target is None:
@@ -195,45 +177,15 @@ def pgd_attack(
     return best
 
 
-@register_attack("pgd-t", display="PGD^T", norms=("linf", "l2"))
-def pgd_targeted_attack(
-    model: nn.Module,
-    x: Tensor,
-    y: Tensor,
-    eps: float,
-    *,
-    steps: int = 10,
-    step_size: float | None = None,
-    restarts: int = 1,
-    random_start: bool = True,
-    target: Tensor | None = None,
-    generator: torch.Generator | None = None,
-    precision: str = "fp32",
-    train_mode: bool = False,
-    num_classes: int | None = None,
-    eot_iter: int = 1,
-    norm: str = "linf",
-) -> Tensor:
-    """PGD^T (NoFrost, Wang et al., ICML 2022): targeted PGD toward a random class ≠ y.
+pgd_targeted_attack = register_attack("pgd-t", display="PGD^T", norms=("linf", "l2"))(
+    variant(
+        pgd_attack,
+        "pgd_targeted_attack",
+        """PGD^T (NoFrost, Wang et al., ICML 2022): targeted PGD toward a random class ≠ y.
 
-    Same as :func:`pgd_attack` with ``targeted=True``: minimises the cross-entropy to a
-    uniformly random wrong class per image (or to ``target`` if given).
-    """
-    return pgd_attack(
-        model,
-        x,
-        y,
-        eps,
-        steps=steps,
-        step_size=step_size,
-        restarts=restarts,
-        random_start=random_start,
-        targeted=True,
-        target=target,
-        generator=generator,
-        precision=precision,
-        train_mode=train_mode,
-        num_classes=num_classes,
-        eot_iter=eot_iter,
-        norm=norm,
+        :func:`pgd_attack` with ``targeted=True``: minimises the cross-entropy to a uniformly
+        random wrong class per image (or to ``target`` if given).
+        """,
+        fixed={"targeted": True},
     )
+)

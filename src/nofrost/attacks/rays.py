@@ -37,13 +37,10 @@ import torch
 from torch import Tensor, nn
 
 from nofrost.attacks._common import (
-    check_attack_inputs,
-    check_generator,
     check_positive_int,
-    check_precision,
 )
 from nofrost.attacks._core import Ball, run_on_correct
-from nofrost.attacks._registry import register_attack
+from nofrost.attacks._registry import Setup, register_attack
 
 __all__ = ["rays_attack"]
 
@@ -62,13 +59,10 @@ def rays_attack(
     x: Tensor,
     y: Tensor,
     eps: float,
+    setup: Setup,
     *,
     queries: int = 10000,
     tol: float = 1e-3,
-    generator: torch.Generator | None = None,
-    precision: str = "fp32",
-    num_classes: int | None = None,
-    norm: str = "linf",
 ) -> Tensor:
     """ℓ∞ RayS (Chen & Gu, KDD 2020) with early stopping at ε; returns ``x_adv``.
 
@@ -79,24 +73,18 @@ def rays_attack(
             NoFrost paper evaluated with 400). The clean forward pass is not counted.
         tol: the binary search stops when the boundary radius is known to within ``tol``
             (ℓ∞ units; default 1e-3 ≈ 0.26/255).
-        generator: accepted for a uniform attack interface; RayS is deterministic.
-        precision: ``"fp32"`` or ``"bf16"`` forward passes.
-        num_classes: the model's number of classes if known (validates the labels up front).
-        norm: only ``"linf"``: RayS searches ℓ∞ sign directions (ℓ2 is refused with a message).
+        generator, precision, num_classes, norm: as for every attack (:class:`Setup`); RayS
+            is deterministic and searches ℓ∞ sign directions (ℓ2 is refused with a message).
 
     Returns:
         ``x_adv = clip(x + ε·v)`` for the best direction v found: misclassified if a boundary
         radius ≤ ε was found, otherwise the point at radius ε along the best ray. Images the
         model already misclassifies are returned unchanged.
     """
-    eps, num_classes = check_attack_inputs(model, x, y, eps, num_classes, norm=norm, attack="rays")
     queries = check_positive_int(queries, "queries")
     tol = _check_tol(tol)
-    check_precision(precision)
-    check_generator(generator)
-
     return run_on_correct(
-        model, x, y, eps, precision, partial(_rays_rows, model, queries=queries, tol=tol), norm=norm
+        model, x, y, eps, setup.precision, partial(_rays_rows, model, queries=queries, tol=tol), norm=setup.norm
     )
 
 
@@ -175,6 +163,6 @@ def _rays_rows(
     return torch.where(sign > 0, hi_flat, lo_flat).view(shape)
 
 
-register_attack(
+rays_attack = register_attack(
     "rays", kind="black-box", display="RayS", budget="queries", paper_budget=400, on_correct=_rays_rows
 )(rays_attack)

@@ -67,13 +67,10 @@ from torch import Tensor, nn
 
 from nofrost.attacks._common import (
     _random_device,
-    check_attack_inputs,
-    check_generator,
     check_positive_int,
-    check_precision,
 )
 from nofrost.attacks._core import _TINY, Ball, run_on_correct
-from nofrost.attacks._registry import register_attack
+from nofrost.attacks._registry import Setup, register_attack
 
 __all__ = ["p_schedule", "square_attack"]
 
@@ -136,13 +133,10 @@ def square_attack(
     x: Tensor,
     y: Tensor,
     eps: float,
+    setup: Setup,
     *,
     queries: int = 5000,
     p_init: float = 0.8,
-    generator: torch.Generator | None = None,
-    precision: str = "fp32",
-    num_classes: int | None = None,
-    norm: str = "linf",
 ) -> Tensor:
     """Square Attack (Andriushchenko et al., ECCV 2020) under ℓ∞ or ℓ2; returns ``x_adv``.
 
@@ -153,25 +147,17 @@ def square_attack(
             in AutoAttack's standard version; the NoFrost paper used 400).
         p_init: initial fraction of pixels in the square window (default 0.8, AutoAttack's
             standard setting for both norms); it shrinks with :func:`p_schedule`.
-        generator: source of all randomness, for reproducible ``x_adv``.
-        precision: ``"fp32"`` or ``"bf16"`` forward passes (the margin is computed in fp32).
-        num_classes: the model's number of classes if known (validates the labels up front).
-        norm: the threat model, ``"linf"`` or ``"l2"`` (see the module docstring).
+        generator, precision, num_classes, norm: as for every attack (:class:`Setup`); the
+            margin is computed in fp32 at either precision.
 
     Returns:
         ``x_adv``: for each image the point of lowest margin found (the first one to fool the
         model), or ``x`` itself if the model already misclassifies ``x``.
     """
-    eps, num_classes = check_attack_inputs(
-        model, x, y, eps, num_classes, norm=norm, supported=("linf", "l2"), attack="square"
-    )
     queries = check_positive_int(queries, "queries")
     p_init = _check_p_init(p_init)
-    check_precision(precision)
-    check_generator(generator)
-
-    return run_on_correct(model, x, y, eps, precision, partial(
-        _square_rows, model, queries=queries, p_init=p_init, generator=generator), norm=norm)
+    return run_on_correct(model, x, y, eps, setup.precision, partial(
+        _square_rows, model, queries=queries, p_init=p_init, generator=setup.generator), norm=setup.norm)
 
 
 @torch.no_grad()
@@ -353,7 +339,7 @@ def _l2_candidate(ball: Ball, best: Tensor, p: float, generator: torch.Generator
     return torch.clamp(x + eps * ball.normalize(delta), 0.0, 1.0)
 
 
-register_attack(
+square_attack = register_attack(
     "square",
     kind="black-box",
     display="Square",
