@@ -92,7 +92,7 @@ TRAIN = ["train", "--preset", "quickstart", "--out", "OUT"]
         (["evaluate", "RUN", "--data", "cifar10-mini", "--norm", "l2", "--attacks", "paper"],
          "the paper suite is ℓ∞"),
         (["evaluate", "RUN", "--data", "cifar10-mini", "--norm", "l2", "--eps", "128"],
-         "larger than the diameter √3072 = 55.43 of the image box [0, 1]^3072; did you mean eps=128/255"),
+         "larger than the diameter √3072 = 55.43 of the image box [0, 1]^3072; did you mean 128/255"),
         (["evaluate", "RUN", "--data", "cifar10-mini", "--attacks", "pgd:norm=l2"],
          "norm is set for every attack of the evaluation (--norm)"),
         (["evaluate", "RUN", "--data", "cifar10-mini", "--device", "cuda:7"], "cuda:7"),

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+from nofrost.attacks._common import check_eps
+
 
 def parse_eps(value: str | float | int, *, what: str = "eps", norm: str = "linf") -> float:
     """Return ε as a float from ``"8/255"``, ``"0.03"`` or a number: in [0, 1] under ℓ∞, any
@@ -28,11 +30,4 @@ def parse_eps(value: str | float | int, *, what: str = "eps", norm: str = "linf"
         eps = float(value)
     else:
         raise ValueError(f"{what} must be a number such as 8/255, got {type(value).__name__}")
-    if eps != eps or eps < 0 or eps == float("inf"):
-        raise ValueError(f"{what} must be a non-negative number, got {value!r}")
-    if norm == "linf" and eps > 1:
-        raise ValueError(
-            f"{what}={value!r} is larger than 1, but images are in [0, 1]; "
-            f"did you mean {value}/255?"
-        )
-    return eps
+    return check_eps(eps, what, norm=norm)

@@ -282,10 +282,11 @@ def test_fab_l2_breaks_only_within_eps():
         correct = model(x).argmax(1) == y
     x, y = x[correct], y[correct]
     targets = torch.stack([(y + 1) % 5, (y + 2) % 5], dim=1)
-    anywhere = fab_on_correct(model, x, y, Ball(x, 100.0, "l2"), targets, steps=10)[1]
+    options = dict(steps=10, restarts=1, alpha_max=0.1, eta=1.05, beta=0.9, early_stop=True, generator=None)
+    anywhere = fab_on_correct(model, x, y, Ball(x, 100.0, "l2"), targets, **options)[1]
     counts = []
     for eps in (0.02, 0.4):
-        x_adv, broken = fab_on_correct(model, x, y, Ball(x, eps, "l2"), targets, steps=10)
+        x_adv, broken = fab_on_correct(model, x, y, Ball(x, eps, "l2"), targets, **options)
         assert_in_l2_ball(x_adv, x, eps)
         with torch.no_grad():
             wrong = model(x_adv).argmax(1) != y

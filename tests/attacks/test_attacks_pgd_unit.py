@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 import torch
 from torch import nn
@@ -185,3 +187,33 @@ def test_l2_steps_follow_the_normalised_gradient_and_project_onto_the_ball():
     two = pgd_attack(model, x, y, 0.3, norm="l2", steps=2, step_size=0.2, random_start=False)
     torch.testing.assert_close(two, x + 0.3 * direction)  # 0.4 along it, projected to 0.3
     assert default_step_size(0.5, 10, "l2") == pytest.approx(2.5 * 0.5 / 10)
+
+
+def test_cw_and_mifgsm_are_pgd_with_options_fixed():
+    """The registered variants run PGD itself: same points as PGD called with their options."""
+    g = torch.Generator().manual_seed(0)
+    model = Linear2(torch.randn(1, 3, 4, 4, generator=g))
+    x = torch.rand(6, 3, 4, 4, generator=g)
+    y = torch.randint(0, 2, (6,), generator=g)
+    cw = get("cw-linf")(model, x, y, 8 / 255, generator=torch.Generator().manual_seed(1))
+    same = pgd_attack(model, x, y, 8 / 255, steps=20, loss="cw", generator=torch.Generator().manual_seed(1))
+    assert torch.equal(cw, same)
+    mi = get("mifgsm")(model, x, y, 8 / 255, steps=7)
+    assert torch.equal(mi, pgd_attack(model, x, y, 8 / 255, steps=7, decay=1.0, random_start=False, step_size="eps/steps"))
+    assert "loss" not in inspect.signature(get("mifgsm")).parameters  # fixed options are gone
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"loss": "dlr"}, "loss must be one of ce, cw"),
+        ({"loss": "cw", "targeted": True}, "'cw' loss is untargeted"),
+        ({"step_size": "dong"}, "'pgd' for PGD's rule"),
+        ({"decay": -1.0}, "decay"),
+        ({"confidence": -1}, "confidence"),
+    ],
+)
+def test_pgd_option_errors(kwargs, match):
+    model = Linear2(torch.ones(1, 3, 4, 4))
+    with pytest.raises(ValueError, match=match):
+        pgd_attack(model, torch.rand(2, 3, 4, 4), torch.tensor([0, 1]), 8 / 255, **kwargs)

@@ -228,12 +228,12 @@ def check_eps(eps: Any, what: str = "eps", *, norm: str = "linf", dim: int | Non
     if norm == "linf" and value > 1:
         raise ValueError(
             f"{what}={value:g} is larger than 1, but images are in [0, 1] and ε is a fraction of "
-            f"the pixel range; did you mean {what}={value:g}/255 (={value / 255:.4f})?"
+            f"the pixel range; did you mean {value:g}/255 (={value / 255:.4f})?"
         )
     if norm == "l2" and dim and value > math.sqrt(dim):
         raise ValueError(
             f"{what}={value:g} under ℓ2 is larger than the diameter √{dim} = {math.sqrt(dim):.4g} "
-            f"of the image box [0, 1]^{dim}; did you mean {what}={value:g}/255 (={value / 255:.4g})?"
+            f"of the image box [0, 1]^{dim}; did you mean {value:g}/255 (={value / 255:.4g})?"
         )
     return value
 

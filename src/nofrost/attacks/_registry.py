@@ -16,7 +16,7 @@ from typing import Any, Callable, Protocol, TypeVar
 import torch
 from torch import Tensor, nn
 
-from nofrost.attacks._common import NORMS, check_attack_inputs, check_generator, check_precision
+from nofrost.attacks._common import NORMS, check_attack_inputs, check_generator, check_norm, check_precision
 from nofrost.registry import Registry
 
 
@@ -164,6 +164,17 @@ def variant(
     return attack
 
 
+def _restricted(fn: Callable[..., Any], name: str, norms: tuple[str, ...]) -> Callable[..., Any]:
+    """``fn`` refusing the norms outside ``norms`` (a variant of an attack that takes more)."""
+
+    @functools.wraps(fn)
+    def attack(*args: Any, **kwargs: Any) -> Any:
+        check_norm(kwargs.get("norm", "linf"), norms, attack=name)
+        return fn(*args, **kwargs)
+
+    return attack
+
+
 def register_attack(
     name: str,
     *,
@@ -191,8 +202,11 @@ def register_attack(
     info = AttackInfo(name, kind, display or name.upper(), budget, paper_budget, tuple(norms), on_correct)
 
     def decorator(fn: F) -> F:
-        if "setup" in inspect.signature(fn).parameters:
+        parameters = inspect.signature(fn).parameters
+        if "setup" in parameters:
             fn = with_setup(fn, name, info.norms)  # type: ignore[assignment]
+        elif "norm" in parameters and set(info.norms) != set(NORMS):
+            fn = _restricted(fn, name, info.norms)  # type: ignore[assignment]
         ATTACKS.register(name)(fn)
         ATTACK_INFO[name] = info
         return fn

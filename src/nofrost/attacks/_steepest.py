@@ -27,9 +27,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from nofrost.attacks._common import attack_mode, autocast, check_logits_and_labels, expected_input_gradient
+from nofrost.attacks._common import expected_input_gradient
 from nofrost.attacks._core import Ball
-from nofrost.attacks._registry import Setup
 
 
 def steepest_ascent(
@@ -92,36 +91,3 @@ def steepest_ascent(
             x_adv = torch.where(active.view(expand), stepped, x_adv.detach())
             steps_taken += active.long()
     return x_adv.detach(), steps_taken
-
-
-def one_run_attack(
-    model: nn.Module,
-    x: Tensor,
-    y: Tensor,
-    eps: float,
-    setup: Setup,
-    objective: Callable[[Tensor], Tensor],
-    *,
-    steps: int,
-    step_size: float,
-    random_start: bool,
-    train_mode: bool,
-    eot_iter: int,
-    momentum: float | None = None,
-) -> Tensor:
-    """An attack that is one run of the loop (CW-ℓ∞, MI-FGSM), from ``x`` or a random start
-    in its ball, in :func:`attack_mode`, with the labels checked on the first forward pass
-    when the base call could not (the number of classes was not given)."""
-    x0 = x.detach()
-    if x0.shape[0] == 0:
-        return x0.clone()
-    ball = Ball(x0, eps, setup.norm)
-    with attack_mode(model, train_mode=train_mode), torch.enable_grad():
-        start = ball.random_start(setup.generator) if random_start else x0
-        x_adv, _ = steepest_ascent(
-            model, start, ball, objective, steps=steps, step_size=step_size,
-            precision_ctx=autocast(setup.precision, x0.device), momentum=momentum, eot_iter=eot_iter,
-            # before the objective indexes with the labels, which would fail on bad ones
-            on_first_logits=None if setup.num_classes is not None else (lambda logits: check_logits_and_labels(logits, y)),
-        )  # fmt: skip
-    return x_adv

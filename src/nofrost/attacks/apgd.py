@@ -85,12 +85,7 @@ def dlr_loss(logits: Tensor, y: Tensor) -> Tensor:
     ``z_π1 ≥ z_π2 ≥ …`` are the sorted logits. Positive iff the example is misclassified;
     invariant to shifting and (positively) rescaling the logits. Needs at least 3 classes.
     """
-    num_classes = logits.shape[1]
-    if num_classes < 3:
-        raise ValueError(
-            f"the DLR loss needs at least 3 classes (it divides by z_π1 − z_π3), but the model "
-            f"has {num_classes} outputs; use the cross-entropy loss (apgd-ce) instead"
-        )
+    check_class_count(logits.shape[1], loss="dlr")
     top = logits.topk(3, dim=1).values
     z_y = logits.gather(1, y[:, None]).squeeze(1)
     z_other = logits.scatter(1, y[:, None], float("-inf")).max(dim=1).values
@@ -102,12 +97,7 @@ def targeted_dlr_loss(logits: Tensor, y: Tensor, target: Tensor) -> Tensor:
 
     The definition of the authors' reference code; needs at least 4 classes.
     """
-    num_classes = logits.shape[1]
-    if num_classes < 4:
-        raise ValueError(
-            f"the targeted DLR loss needs at least 4 classes (it uses z_π3 and z_π4), but the "
-            f"model has {num_classes} outputs"
-        )
+    check_class_count(logits.shape[1], loss="dlr-t")
     top = logits.topk(4, dim=1).values
     z_y = logits.gather(1, y[:, None]).squeeze(1)
     z_t = logits.gather(1, target[:, None]).squeeze(1)
@@ -176,7 +166,7 @@ def check_class_count(
     if loss == "dlr" and num_classes < 3:
         raise ValueError(
             f"{name}: the DLR loss needs at least 3 classes (it divides by z_π1 − z_π3), but "
-            f"the model has {num_classes} outputs; use apgd-ce instead"
+            f"the model has {num_classes} outputs; use the cross-entropy loss (apgd-ce) instead"
         )
     if loss == "dlr-t":
         if num_classes < 4:
@@ -355,14 +345,14 @@ def apgd_on_correct(
     ball: Ball,
     *,
     loss: str,
-    steps: int = 100,
-    restarts: int = 1,
-    rho: float = 0.75,
-    early_stop: bool = True,
-    targets: Tensor | None = None,
-    generator: torch.Generator | None = None,
-    precision_ctx=None,
-    eot_iter: int = 1,
+    steps: int,
+    restarts: int,
+    rho: float,
+    early_stop: bool,
+    targets: Tensor | None,
+    generator: torch.Generator | None,
+    precision_ctx,
+    eot_iter: int,
 ) -> tuple[Tensor, Tensor]:
     """APGD on examples the model classifies correctly; returns ``(x_adv, fooled)``.
 

@@ -30,7 +30,8 @@ bim_attack = register_attack("bim", display="BIM", norms=("linf", "l2"))(
         20 steps by default (the NoFrost paper's evaluation budget). Deterministic: the
         ``generator`` is accepted for a uniform attack interface.
         """,
-        fixed={"random_start": False, "restarts": 1, "targeted": False, "target": None},
+        fixed={"random_start": False, "restarts": 1, "targeted": False, "target": None, "loss": "ce",
+               "confidence": 50.0, "decay": None},
         defaults={"steps": 20},
     )
 )

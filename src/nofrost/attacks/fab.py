@@ -241,20 +241,21 @@ def fab_on_correct(
     ball: Ball,
     targets: Tensor,
     *,
-    steps: int = 100,
-    restarts: int = 1,
-    alpha_max: float = 0.1,
-    eta: float = 1.05,
-    beta: float = 0.9,
-    early_stop: bool = True,
-    generator: torch.Generator | None = None,
+    steps: int,
+    restarts: int,
+    alpha_max: float,
+    eta: float,
+    beta: float,
+    early_stop: bool,
+    generator: torch.Generator | None,
     precision_ctx=None,
 ) -> tuple[Tensor, Tensor]:
     """FAB-T on examples the model classifies correctly; returns ``(x_adv, broken)``.
 
     ``targets`` is (N, k): one run per column (and restart), in order, on the examples not
-    broken yet. No validation here; the caller holds :func:`attack_mode`. Unbroken rows get
-    the point of their first run.
+    broken yet. The options are :func:`fab_targeted_attack`'s (whose defaults are the ones of
+    standard AutoAttack). No validation here; the caller holds :func:`attack_mode`. Unbroken
+    rows get the point of their first run.
     """
     if precision_ctx is None:
         precision_ctx = autocast("fp32", x0.device)

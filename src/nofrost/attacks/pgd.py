@@ -6,6 +6,12 @@ steps of size α along the steepest-ascent direction of the cross-entropy loss (
 ℓ∞, the normalised gradient under ℓ2) and project back onto the ε-ball ∩ [0, 1] after each
 step.
 
+The loss is the cross-entropy or, with ``loss="cw"``, the Carlini–Wagner margin (the
+``cw-linf`` attack, as the NoFrost reference code ran it: advertorch's PGD with a CW loss);
+with ``decay`` the steps follow a momentum of ℓ1-normalised gradients (MI-FGSM, ``mifgsm``).
+BIM, PGD^T, CW-ℓ∞ and MI-FGSM are registered as variants of :func:`pgd_attack`, with some
+options fixed.
+
 PGD^T (``pgd-t``): the targeted variant used in the NoFrost paper (H. Wang, A. Zhang, S. Zheng,
 X. Shi, M. Li, Z. Wang, "Removing Batch Normalization Boosts Adversarial Training", ICML 2022):
 each image is pushed toward a uniformly random class other than its label by *minimising* the
@@ -31,6 +37,7 @@ from nofrost.attacks._common import (
     check_logits_and_labels,
     check_positive_int,
     check_same_device,
+    check_non_negative,
     check_step_size,
     random_targets,
 )
@@ -38,7 +45,22 @@ from nofrost.attacks._core import Ball
 from nofrost.attacks._registry import Setup, register_attack, variant
 from nofrost.attacks._steepest import steepest_ascent
 
-__all__ = ["default_step_size", "pgd_attack", "pgd_targeted_attack"]
+__all__ = ["cw_margin", "default_step_size", "pgd_attack", "pgd_targeted_attack"]
+
+
+#: PGD's losses: cross-entropy, or the Carlini–Wagner margin (``cw_margin``).
+LOSSES: tuple[str, ...] = ("ce", "cw")
+#: Named step-size rules (besides a number): ``"pgd"``, :func:`default_step_size`;
+#: ``"eps/steps"``, Dong et al.'s ε/T (T steps of it reach the boundary from ``x``).
+STEP_RULES: tuple[str, ...] = ("pgd", "eps/steps")
+
+
+def cw_margin(logits: Tensor, y: Tensor, confidence: float = 50.0) -> Tensor:
+    """Per-example ``max(z_y − max_{i≠y} z_i, −κ)``; negative iff the example is misclassified."""
+    z = logits.float()
+    true = z.gather(1, y[:, None]).squeeze(1)
+    other = z.scatter(1, y[:, None], float("-inf")).amax(dim=1)
+    return (true - other).clamp(min=-confidence)
 
 
 def default_step_size(eps: float, steps: int, norm: str = "linf") -> float:
@@ -62,21 +84,25 @@ def pgd_attack(
     setup: Setup,
     *,
     steps: int = 10,
-    step_size: float | None = None,
+    step_size: float | str | None = None,
     restarts: int = 1,
     random_start: bool = True,
     targeted: bool = False,
     target: Tensor | None = None,
+    loss: str = "ce",
+    confidence: float = 50.0,
+    decay: float | None = None,
     train_mode: bool = False,
     eot_iter: int = 1,
 ) -> Tensor:
-    """PGD (Madry et al., ICLR 2018) on the cross-entropy loss; returns ``x_adv``.
+    """PGD (Madry et al., ICLR 2018); returns ``x_adv``.
 
     Args:
         model, x, y, eps: as for every attack (see :mod:`nofrost.attacks`); ``eps`` is the
             radius of the ε-ball of ``norm``.
         steps: gradient steps per restart.
-        step_size: α; default :func:`default_step_size` ``(eps, steps, norm)``.
+        step_size: α: a number, or the name of a rule: ``"pgd"`` (the default,
+            :func:`default_step_size` ``(eps, steps, norm)``) or ``"eps/steps"``.
         restarts: independent random restarts. Each image keeps the first restart's
             adversarial that fools the model (untargeted: misclassified; targeted: classified
             as the target), otherwise the last restart's. ``restarts=1`` costs no extra forward.
@@ -87,6 +113,11 @@ def pgd_attack(
             random class ≠ y per image (:func:`random_targets`). Random targets are drawn from
             ``generator`` *before* the random start, so ``random_targets(y, K, g)`` with an
             equally seeded ``g`` reproduces them.
+        loss: ``"ce"`` (cross-entropy) or ``"cw"`` (ascend ``−`` :func:`cw_margin`: push the
+            true logit below the best other one, by at most ``confidence``; untargeted).
+        confidence: κ of the ``"cw"`` loss (default 50, the NoFrost reference code's).
+        decay: momentum μ (MI-FGSM, Dong et al. 2018): each step follows
+            ``g ← μ g + ∇ / ‖∇‖₁``; ``None`` (default): plain gradient steps.
         train_mode: keep every submodule in its current train/eval mode instead of eval mode
             (for training-time attacks that should see e.g. batch statistics).
         eot_iter: gradients averaged over this many passes per step (Expectation over
@@ -102,10 +133,14 @@ def pgd_attack(
     steps = check_positive_int(steps, "steps")
     restarts = check_positive_int(restarts, "restarts")
     eot_iter = check_positive_int(eot_iter, "eot_iter")
-    if step_size is None:
-        step_size = default_step_size(eps, steps, setup.norm)
-    else:
-        step_size = check_step_size(step_size, norm=setup.norm)
+    step_size = _step_size(step_size, eps, steps, setup.norm)
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
+    if loss == "cw" and targeted:
+        raise ValueError("the 'cw' loss is untargeted; use loss='ce' for a targeted attack")
+    confidence = check_non_negative(confidence, "confidence (κ)")
+    if decay is not None:
+        decay = check_non_negative(decay, "decay (e.g. 1.0)")
     generator, num_classes = setup.generator, setup.num_classes
     n = x.shape[0]
     if target is not None:
@@ -141,7 +176,9 @@ def pgd_attack(
 
         def objective(logits: Tensor) -> Tensor:
             # fp32 loss even under bf16 autocast; "sum" keeps per-image gradients
-            # independent of the batch size (only their sign is used anyway).
+            # independent of the batch size.
+            if loss == "cw":
+                return -cw_margin(logits, y, confidence).sum()
             return sign * F.cross_entropy(logits.float(), labels, reduction="sum")
 
         best: Tensor | None = None
@@ -150,7 +187,7 @@ def pgd_attack(
             start = ball.random_start(generator) if random_start else x0
             x_adv, _ = steepest_ascent(
                 model, start, ball, objective, steps=steps, step_size=step_size, precision_ctx=precision_ctx,
-                eot_iter=eot_iter,
+                eot_iter=eot_iter, momentum=decay,
                 # first forward only: check the labels against the logits' width
                 on_first_logits=None if checked else (lambda logits: check_logits_and_labels(logits, y, target)),
             )
@@ -177,6 +214,20 @@ def pgd_attack(
     return best
 
 
+def _step_size(step_size: float | str | None, eps: float, steps: int, norm: str) -> float:
+    """α from a number or a rule of :data:`STEP_RULES` (``None``: ``"pgd"``)."""
+    if step_size is None or step_size == "pgd":
+        return default_step_size(eps, steps, norm)
+    if step_size == "eps/steps":
+        return eps / steps
+    if isinstance(step_size, str):
+        raise ValueError(
+            f"step_size must be a number or a rule: 'pgd' for PGD's rule (the default) or 'eps/steps', "
+            f"got {step_size!r}"
+        )
+    return check_step_size(step_size, norm=norm)
+
+
 pgd_targeted_attack = register_attack("pgd-t", display="PGD^T", norms=("linf", "l2"))(
     variant(
         pgd_attack,
@@ -186,6 +237,6 @@ pgd_targeted_attack = register_attack("pgd-t", display="PGD^T", norms=("linf", "
         :func:`pgd_attack` with ``targeted=True``: minimises the cross-entropy to a uniformly
         random wrong class per image (or to ``target`` if given).
         """,
-        fixed={"targeted": True},
+        fixed={"targeted": True, "loss": "ce", "confidence": 50.0, "decay": None},
     )
 )
