@@ -178,6 +178,37 @@ def test_autoattack_standard_agrees_with_the_official_code(real):
     assert abs(ours - official) <= TOLERANCE + 1e-9
 
 
+def test_l2_autoattack_standard_agrees_with_the_official_code(real):
+    """All four attacks of standard AutoAttack under ℓ2, with the reduced budgets above."""
+    model, x, y = real
+    x_ours, masks = run_autoattack(
+        model, x, y, EPS_L2, version="standard", steps=STEPS, seed=0, norm="l2",
+        attack_kwargs={
+            "apgd-t": {"n_target_classes": TARGETS},
+            "fab-t": {"n_target_classes": TARGETS},
+            "square": {"queries": QUERIES},
+        },
+    )  # fmt: skip
+    ours = robust_accuracy(model, x, x_ours, y, "l2")
+    adversary = AutoAttack(model, norm="L2", version="standard", eps=EPS_L2, seed=0, device="cpu")
+    adversary.apgd = official_apgd(model, "ce", "L2")
+    adversary.apgd_targeted = APGDAttack_targeted(
+        model, n_iter=STEPS, norm="L2", n_restarts=1, eps=EPS_L2, seed=0, rho=0.75,
+        n_target_classes=TARGETS, device="cpu",
+    )  # fmt: skip
+    adversary.fab = FABAttack_PT(model, n_restarts=1, n_iter=STEPS, eps=EPS_L2, seed=0,
+                                 norm="L2", n_target_classes=TARGETS, device="cpu")  # fmt: skip
+    adversary.square = SquareAttack(
+        model, p_init=0.8, n_queries=QUERIES, eps=EPS_L2, norm="L2", n_restarts=1, seed=0,
+        device="cpu", resc_schedule=True,
+    )  # fmt: skip
+    official = robust_accuracy(model, x, run_official(adversary, x, y), y, "l2")
+    after = {k: round(float(v.float().mean()), 3) for k, v in masks.items()}
+    print(f"l2 autoattack standard: ours {ours:.3f} official {official:.3f}; ours per attack {after}")
+    assert abs(ours - official) <= TOLERANCE + 1e-9
+    assert ours < after["clean"] - 0.05
+
+
 def test_more_apgd_steps_are_not_weaker(real):
     model, x, y = real
     accs = []
