@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from nofrost import attacks as attack_registry
 from nofrost.attacks._common import check_eps, check_norm
+from nofrost.attacks._fast import fast_eval_copy
 from nofrost.attacks._registry import RESERVED, attack_options
 from nofrost.data import make_loader, stratified_subset
 from nofrost.evaluate.audit import run_audit
@@ -105,16 +106,19 @@ def evaluate(
     clean_correct: list[Tensor] = []
     robust: dict[str, list[Tensor]] = {spec.label: [] for spec in specs}
     audit_batch: tuple[Tensor, Tensor] | None = None
+    attack_model = model  # a faster copy for the attacks (attacks/_fast.py), once a batch is seen
     bar = tqdm(loader, disable=not progress, desc="evaluating", unit="batch")
     for batch_index, (x, y) in enumerate(bar):
+        with torch.no_grad():
+            logits = model(x)
+        correct = logits.argmax(1) == y
         if audit_batch is None:
             audit_batch = (x, y)
-        with torch.no_grad():
-            correct = model(x).argmax(1) == y
+            attack_model = fast_eval_copy(model, x[:8], logits[:8])
         clean_correct.append(correct.cpu())
         for spec in specs:
             robust[spec.label].append(
-                _robust_mask(model, x, y, correct, spec, eps, norm, precision, seed + batch_index).cpu()
+                _robust_mask(model, attack_model, x, y, correct, spec, eps, norm, precision, seed + batch_index).cpu()
             )
     model.train(was_training)
 
@@ -150,10 +154,11 @@ def _image_size(dataset: Dataset) -> int | None:
 
 
 def _robust_mask(
-    model: nn.Module, x: Tensor, y: Tensor, correct: Tensor, spec: AttackSpec,
+    model: nn.Module, attack_model: nn.Module, x: Tensor, y: Tensor, correct: Tensor, spec: AttackSpec,
     eps: float, norm: str, precision: str, seed: int,
 ) -> Tensor:
-    """Which examples stay correctly classified under the attack (attacked only if clean-correct)."""
+    """Which examples stay correctly classified under the attack (attacked only if clean-correct):
+    the attack runs on ``attack_model`` (the model or its faster copy), the check on ``model``."""
     mask = torch.zeros_like(correct)
     index = correct.nonzero().squeeze(1)
     if len(index) == 0:
@@ -169,7 +174,7 @@ def _robust_mask(
     devices = [x.device] if x.device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
-        x_adv = attack(model, x[index], y[index], eps, **kwargs)
+        x_adv = attack(attack_model, x[index], y[index], eps, **kwargs)
     with torch.no_grad():
         mask[index] = model(x_adv).argmax(1) == y[index]
     return mask

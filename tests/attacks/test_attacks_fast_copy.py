@@ -1,0 +1,94 @@
+"""The faster copy attacks run on (attacks/_fast.py): same function, model untouched, safe fall-backs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from timm.layers import ScaledStdConv2d
+from torch import nn
+
+import nofrost
+from nofrost.attacks._fast import fast_eval_copy
+from nofrost.data import load_dataset, stratified_subset
+
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+
+
+@pytest.fixture(scope="module")
+def images():
+    data = stratified_subset(load_dataset("cifar10-mini", "test"), 32)
+    return data.images.float() / 255
+
+
+def state(model):
+    return ({k: v.clone() for k, v in model.state_dict().items()},
+            [p.requires_grad for p in model.parameters()], [m.training for m in model.modules()])
+
+
+@pytest.mark.parametrize("asset", ["cifar_resnet10_sat_bn", "cifar_resnet10_nofrost_nf"])
+def test_copy_computes_the_same_function_and_leaves_the_model_alone(asset, images):
+    model = nofrost.load_model(ASSETS / asset)
+    before = state(model)
+    with torch.no_grad():
+        logits = model(images)
+    fast = fast_eval_copy(model, images[:8], logits[:8])
+    assert fast is not model
+    # the rewrites happened: no Scaled-WS convolution left, fewer BatchNorm layers (conv → BN folded)
+    assert not any(isinstance(m, ScaledStdConv2d) for m in fast.modules())
+    count = lambda m: sum(isinstance(k, nn.BatchNorm2d) for k in m.modules())  # noqa: E731
+    assert count(fast) < count(model) or count(model) == 0
+    assert all(not p.requires_grad for p in fast.parameters()) and not fast.training
+    with torch.no_grad():
+        torch.testing.assert_close(fast(images), logits, rtol=1e-4, atol=1e-4)
+    x = images.clone().requires_grad_(True)
+    (g_model,) = torch.autograd.grad(model(x).logsumexp(1).sum(), x)
+    (g_fast,) = torch.autograd.grad(fast(x).logsumexp(1).sum(), x)
+    assert float((g_fast - g_model).norm() / g_model.norm()) < 1e-4
+    after = state(model)
+    assert all(torch.equal(before[0][k], after[0][k]) for k in before[0])
+    assert before[1:] == after[1:]
+    assert fast_eval_copy(fast, images[:8], logits[:8]) is fast  # a copy of a copy: itself
+
+
+class Noisy(nn.Module):
+    """A randomized model: the copy's logits cannot match, so the model itself is attacked."""
+
+    def __init__(self, base):
+        super().__init__()
+        self.base = base
+
+    def forward(self, x):
+        return self.base((x + 0.1 * torch.randn_like(x)).clamp(0, 1))
+
+
+class Checked(nn.Module):
+    """A wrapper fx cannot trace (a data-dependent check): its backbone is still folded."""
+
+    def __init__(self, base):
+        super().__init__()
+        self.base = base
+
+    def forward(self, x):
+        if float(x.max()) > 1:
+            raise ValueError("images must lie in [0, 1]")
+        return self.base(x)
+
+
+def test_falls_back_to_the_model_where_the_copy_would_differ(images):
+    base = nofrost.load_model(ASSETS / "cifar_resnet10_sat_bn")
+    with torch.no_grad():
+        logits = base(images[:8])
+    noisy = Noisy(base).eval()
+    with torch.no_grad():
+        assert fast_eval_copy(noisy, images[:8], noisy(images[:8])) is noisy
+    base.train()
+    assert fast_eval_copy(base, images[:8], logits) is base  # train mode: not a fixed function
+    base.eval()
+    assert fast_eval_copy(base, images[:0], logits[:0]) is base  # nothing to check it on
+    checked = Checked(base).eval()
+    fast = fast_eval_copy(checked, images[:8], logits)
+    assert fast is not checked
+    with torch.no_grad():
+        torch.testing.assert_close(fast(images[:8]), logits, rtol=1e-4, atol=1e-4)
