@@ -3,7 +3,9 @@
 Evaluates one model with ``nofrost.evaluate`` twice, ``precision="fp32"`` and ``"bf16"``, on the
 same images and seeds, and prints per-attack robust accuracy, the difference, the binomial
 standard error of the fp32 figure, and the time of each run. bf16 is "not weaker" when its
-robust accuracy is not above fp32's by more than that noise.
+robust accuracy is not above fp32's by more than that noise. In both runs the attacks work on
+``evaluate``'s faster copy of the model (``attacks/_fast.py``: BN folded, channels_last), so on
+a GPU this checks bf16 + channels_last evaluation against fp32.
 
     python benchmarks/attack_precision.py --device cpu --n 500 --out benchmarks/results/attack_precision_cpu.md
     python benchmarks/attack_precision.py --device cuda --n 1000

@@ -8,13 +8,15 @@ pass, and :func:`fast_eval_copy` applies them to a *copy* (the model itself is n
   affine map), with ``torch.fx``'s ``fuse``;
 * Scaled-WS convolutions (NF models, timm's ``ScaledStdConv2d``) replaced by plain
   convolutions with their standardised weights computed once, instead of on every pass;
-* parameters in channels_last, the native layout of oneDNN's CPU convolutions.
+* parameters in channels_last, the native layout of oneDNN's CPU convolutions and of
+  cuDNN's tensor-core ones.
 
-The copy is used only on the CPU (where it was measured; see
-``benchmarks/results/eval_throughput_cpu.md``), only for a model entirely in eval mode, and
-only if its logits on the first images equal the model's (relative 1e-4); otherwise, and for
-anything unusual (a forward that does not trace, random layers), the model itself is
-attacked. Whether an attack broke an example is always decided on the model itself.
+The copy is used only for a model entirely in eval mode, and only if its logits on the first
+images equal the model's (relative 1e-4); otherwise, and for anything unusual (a forward that
+does not trace, random layers), the model itself is attacked. Whether an attack broke an
+example is always decided on the model itself. Its speed is measured on CPU in
+``benchmarks/eval_throughput.py``; on CUDA, ``benchmarks/attack_precision.py`` (run by
+``benchmarks/run_gpu_checks.sh``) checks robust accuracy against fp32.
 """
 
 from __future__ import annotations
@@ -84,7 +86,7 @@ def fast_eval_copy(model: nn.Module, probe: Tensor, probe_logits: Tensor) -> nn.
     """
     if getattr(model, _MARK, False):
         return model
-    if probe.device.type != "cpu" or probe.shape[0] == 0 or any(m.training for m in model.modules()):
+    if probe.shape[0] == 0 or any(m.training for m in model.modules()):
         return model
     if not any(isinstance(m, nn.Conv2d) for m in model.modules()):
         return model
