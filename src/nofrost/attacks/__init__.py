@@ -1,18 +1,24 @@
 """Adversarial attacks: ``get(name)(model, x, y, eps, **kwargs) -> x_adv``.
 
-Every attack takes float images ``x`` (N, C, H, W) in [0, 1], int64 labels ``y`` (N,) and an
-ℓ∞ radius ``eps`` in [0, 1] (8/255, not 8), and returns ``x_adv`` of the same shape and
-dtype, in [0, 1] and within ``eps`` of ``x``. The model's parameters, ``requires_grad`` flags
-and per-submodule train/eval modes are the same afterwards as before, even if the attack
-raises.
+Every attack takes float images ``x`` (N, C, H, W) in [0, 1], int64 labels ``y`` (N,), the
+radius ``eps`` of its threat model's ball (``norm="linf"``, the default: a fraction of the
+pixel range, 8/255 not 8; ``norm="l2"``: the length of the perturbation, e.g. 0.5) and the
+options every attack shares (``generator``, ``precision``, ``num_classes``, ``norm``:
+:class:`Setup`). It returns ``x_adv`` of the same shape and dtype, in [0, 1] and within
+``eps`` of ``x``. The model's parameters, ``requires_grad`` flags and per-submodule
+train/eval modes are the same afterwards as before, even if the attack raises.
 
-Adding an attack is one small module in this package that decorates its function with
-``@register_attack("name", kind=..., display=..., budget=...)`` (what suites, tables and the
-audit know about it, :class:`AttackInfo`): every public module here (no leading underscore) is imported
-automatically, and the shared property tests iterate :func:`list_attacks`. Such a module
-should validate with ``_common.check_attack_inputs`` (up front) and
-``_common.check_logits_and_labels`` (first forward), run inside ``attack_mode(model)`` and
-take gradients with ``input_gradient``; ``pgd.py`` is the worked example.
+Adding an attack is one small module in this package (every public module here, no leading
+underscore, is imported automatically) with a function
+``fn(model, x, y, eps, setup, *, options...)`` decorated with
+``@register_attack("name", kind=..., display=..., budget=..., norms=...)``: the registration
+carries what suites, tables and the audit know about it (:class:`AttackInfo`) and wraps it in
+the base call (:func:`with_setup`), which validates the inputs and ε for the norm before the
+attack runs. The attack validates its own options, runs inside ``attack_mode(model)``, takes
+gradients with ``input_gradient`` and projects with a :class:`~nofrost.attacks._core.Ball`;
+an attack that only needs the examples the model gets right uses ``run_on_correct`` and can
+register that core as ``on_correct`` for AutoAttack. ``pgd.py`` is the worked example, and
+the shared property tests iterate :func:`list_attacks`, in both norms.
 """
 
 from __future__ import annotations
@@ -33,10 +39,14 @@ from nofrost.attacks._registry import (
     KINDS,
     Attack,
     AttackInfo,
+    Setup,
     attack_info,
+    attack_options,
     get,
     list_attacks,
     register_attack,
+    variant,
+    with_setup,
 )
 from nofrost.attacks.pgd import default_step_size, pgd_attack, pgd_targeted_attack
 
@@ -55,7 +65,9 @@ __all__ = [
     "KINDS",
     "Attack",
     "AttackInfo",
+    "Setup",
     "attack_info",
+    "attack_options",
     "attack_mode",
     "autocast",
     "default_step_size",
@@ -68,4 +80,6 @@ __all__ = [
     "project_linf",
     "random_targets",
     "register_attack",
+    "variant",
+    "with_setup",
 ]
