@@ -182,6 +182,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from nofrost.data import load_dataset
     from nofrost.epsilon import parse_eps
     from nofrost.evaluate import evaluate
+    from nofrost.files import atomic_write_text
     from nofrost.models import load_model
     from nofrost.distributed import resolve_device
     from nofrost.models.norms import has_routed_layers
@@ -207,7 +208,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     _print_evaluation(result)
     target = Path(args.json) if args.json else (Path(args.model) / "eval.json" if Path(args.model).is_dir() else None)
     if target is not None:
-        target.write_text(json.dumps(result, indent=2) + "\n")
+        atomic_write_text(target, json.dumps(result, indent=2) + "\n")
         print(f"wrote {target}")
     return 0
 
