@@ -22,3 +22,11 @@ def test_quickstart_trains_both_arms_and_reports(tiny_overrides, tmp_path):
     # Running it again continues the finished runs instead of refusing or retraining.
     again = quickstart(tmp_path / "qs", overrides=tiny_overrides, quiet=True)
     assert again.table.rows == summary.table.rows
+
+
+def test_quickstart_takes_any_attacks(tiny_overrides, tmp_path):
+    """Attacks with options (and more than one) become the table's columns, by display name."""
+    summary = quickstart(tmp_path / "qs", overrides=[*tiny_overrides, "eval.attacks=[pgd:steps=3,apgd-ce:steps=3]"],
+                         quiet=True)
+    assert summary.table.headers == ["method", "normalization", "clean %", "PGD-3 %", "APGD-CE-3 %", "train s"]
+    assert all(len(row) == 6 for row in summary.table.rows)

@@ -13,6 +13,7 @@ from nofrost.console import progress_enabled
 from nofrost.data import load_dataset
 from nofrost.distributed import resolve_device
 from nofrost.evaluate import evaluate
+from nofrost.evaluate.suites import display_name
 from nofrost.files import BEST_DIR, atomic_write_text
 from nofrost.models import load_model
 from nofrost.report.figures import accuracy_chart
@@ -76,13 +77,17 @@ def quickstart(out_dir: str | Path = "nofrost-quickstart", *, overrides: Sequenc
         evaluation = evaluate_run(run, config, progress=progress_enabled(quiet))
         rows.append((method_label, norm_label, evaluation, result.seconds))
 
-    pgd_name = f"PGD-{rows[0][2]['attack_params']['pgd']['steps']}"
-    table = Table(["method", "normalization", "clean %", f"{pgd_name} %", "train s"])
+    # One column per evaluated attack (eval.attacks, "pgd" unless overridden), by its spec label.
+    labels = list(rows[0][2]["attacks"])
+    headers = [display_name(label) for label in labels]
+    table = Table(["method", "normalization", "clean %", *(f"{h} %" for h in headers), "train s"])
     for method_label, norm_label, evaluation, seconds in rows:
-        table.add(method_label, norm_label, percent(evaluation["clean"]), percent(evaluation["attacks"]["pgd"]), f"{seconds:.0f}")
+        table.add(method_label, norm_label, percent(evaluation["clean"]),
+                  *(percent(evaluation["attacks"][label]) for label in labels), f"{seconds:.0f}")
     chart = accuracy_chart(
         [f"{m}\n{n}" for m, n, _, _ in rows],
-        {"clean": [e["clean"] for _, _, e, _ in rows], pgd_name: [e["attacks"]["pgd"] for _, _, e, _ in rows]},
+        {"clean": [e["clean"] for _, _, e, _ in rows],
+         **{h: [e["attacks"][label] for _, _, e, _ in rows] for h, label in zip(headers, labels)}},
         out / "quickstart.png",
         title=f"cifar10-mini, eps = {255 * config.attack.eps:.0f}/255, n = {rows[0][2]['n']}",
     )
