@@ -160,3 +160,39 @@ def test_console_entry_points():
     assert "nf_resnet50" in listing and "pgd" in listing and "sat" in listing and "cifar10-mini" in listing
     lines = {line.split()[0]: line.split(maxsplit=2)[1:] for line in listing.splitlines() if line.startswith("  ")}
     assert lines["pgd"] == ["white-box", "linf, l2"] and lines["rays"] == ["black-box", "linf"]
+
+
+def test_resume_auto_starts_fresh_continues_after_a_crash_and_refuses_another_config(tiny_overrides, tmp_path,
+                                                                                    monkeypatch):
+    """The same command line, re-run after a crash (as torchrun --max-restarts does), ends in the
+    weights of an uninterrupted run; with another config it is refused and nothing is touched."""
+    import torch
+    from safetensors.torch import load_file
+
+    import nofrost.train.loop as loop_module
+
+    def argv(out, *extra):
+        return ["train", "--preset", "quickstart", *_sets(tiny_overrides), *extra, "--out", str(out),
+                "--resume", "auto", "--no-eval", "--quiet"]
+
+    assert main(argv(tmp_path / "full")) == 0  # no checkpoint yet: a fresh run
+    real_write = loop_module._write_metrics
+
+    def crash_after_first_epoch(path, history):
+        real_write(path, history)
+        if len(history) == 1:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop_module, "_write_metrics", crash_after_first_epoch)
+    assert main(argv(tmp_path / "cut")) == 130  # interrupted after epoch 1's checkpoint
+    monkeypatch.setattr(loop_module, "_write_metrics", real_write)
+    assert main(argv(tmp_path / "cut")) == 0  # the same command continues from epoch 1
+    full, cut = load_file(tmp_path / "full" / "model.safetensors"), load_file(tmp_path / "cut" / "model.safetensors")
+    assert full.keys() == cut.keys() and all(torch.equal(full[k], cut[k]) for k in full)
+    metrics = [json.loads(line) for line in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()]
+    assert [m["epoch"] for m in metrics] == [1, 2]
+
+    before = (tmp_path / "cut" / "checkpoint.pt").read_bytes()
+    assert main(argv(tmp_path / "cut", "--set", "optim.lr=0.05")) == 2
+    assert (tmp_path / "cut" / "checkpoint.pt").read_bytes() == before
+    assert main(["train", "--out", str(tmp_path / "x"), "--resume", "later"]) == 2

@@ -39,8 +39,10 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one config value, e.g. --set optim.epochs=5 --set attack.eps=8/255 (repeatable)")
     p.add_argument("--out", required=True, help="run directory to write (config, metrics, checkpoints, model)")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the run in --out from its last finished epoch (config from OUT/config.yaml)")
+    p.add_argument("--resume", nargs="?", const="run", default=None, metavar="auto",
+                   help="continue the run in --out from its last finished epoch (config from OUT/config.yaml); "
+                   "--resume auto (with --preset/--config): start fresh when OUT has no checkpoint and continue "
+                   "when it has one from the same config, the switch for torchrun --max-restarts and preemptible jobs")
     p.add_argument("--no-eval", action="store_true", help="skip the evaluation after training")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
 
@@ -150,6 +152,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_same_config(config, saved: Path) -> None:
+    """``--resume auto`` continues a run only with the config it was started with."""
+    from nofrost.config import load_config
+
+    if not saved.is_file():
+        raise FileNotFoundError(f"--resume auto: {str(saved)!r} is missing next to the checkpoint; resume with "
+                                "--resume (no preset) or start a new run elsewhere")
+    before, now = load_config(file=saved).to_dict(), config.to_dict()
+    changed = sorted(f"{section}.{key}" for section in now if isinstance(now[section], dict)
+                     for key in now[section] if before.get(section, {}).get(key) != now[section][key])
+    changed += [key for key in now if not isinstance(now[key], dict) and before.get(key) != now[key]]
+    if changed:
+        raise ValueError(f"--resume auto: {str(saved.parent)!r} was started with another config "
+                         f"(differs in {', '.join(changed)}); use the same flags, or another --out")
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from nofrost.config import load_config
     from nofrost.distributed import process_rank
@@ -157,7 +175,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from nofrost.workflows import evaluate_run
 
     out = Path(args.out)
-    if args.resume:
+    if args.resume not in (None, "run", "auto"):
+        raise ValueError(f"--resume takes no value, or 'auto'; got {args.resume!r}")
+    if args.resume == "auto":
+        if not args.preset and not args.config:
+            raise ValueError("--resume auto needs the same --preset/--config as the run's first start")
+        config = load_config(args.preset, args.config, args.overrides)
+        resume = (out / "checkpoint.pt").exists()
+        if resume:
+            _check_same_config(config, out / "config.yaml")
+    elif args.resume:
         if args.preset or args.config:
             raise ValueError("--resume reads the config from the run directory; drop --preset/--config (use --set to change a value)")
         saved = out / "config.yaml"
@@ -168,7 +195,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         if not args.preset and not args.config:
             raise ValueError("give --preset NAME or --config FILE (see `nofrost list` for presets)")
         config = load_config(args.preset, args.config, args.overrides)
-    result = train(config, out, resume=args.resume, quiet=args.quiet)
+    if args.resume != "auto":
+        resume = args.resume == "run"
+    result = train(config, out, resume=resume, quiet=args.quiet)
     if process_rank() != 0:
         return 0  # under torchrun, rank 0 alone reports and evaluates
     print(f"trained {config.model.name} with {config.method.name} in {result.seconds:.0f} s -> {out}")
