@@ -31,9 +31,9 @@ from nofrost.attacks._common import (
     autocast,
     input_gradient,
     linf_bounds,
-    project_linf,
     random_targets,
 )
+from nofrost.attacks._core import Ball, project_linf
 from nofrost.attacks._registry import (
     ATTACKS,
     KINDS,
@@ -65,6 +65,7 @@ __all__ = [
     "KINDS",
     "Attack",
     "AttackInfo",
+    "Ball",
     "Setup",
     "attack_info",
     "attack_options",

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
 
 #: The threat models: ``"linf"`` (ε is the largest change of one pixel value) and ``"l2"``
-#: (ε is the Euclidean length of the whole perturbation); see :class:`~nofrost.attacks._ball.Ball`.
+#: (ε is the Euclidean length of the whole perturbation); see :class:`~nofrost.attacks._core.Ball`.
 NORMS: tuple[str, ...] = ("linf", "l2")
 
 
@@ -123,12 +123,6 @@ def linf_bounds(x: Tensor, eps: float) -> tuple[Tensor, Tensor]:
     lo = torch.where(lo.to(wide) < lo_w, torch.nextafter(lo, x), lo)
     hi = torch.where(hi.to(wide) > hi_w, torch.nextafter(hi, x), hi)
     return lo, hi
-
-
-def project_linf(x_adv: Tensor, x: Tensor, eps: float) -> Tensor:
-    """Project ``x_adv`` onto the ℓ∞ ε-ball around ``x`` intersected with [0, 1]."""
-    lo, hi = linf_bounds(x, eps)
-    return torch.clamp(x_adv, min=lo, max=hi)
 
 
 def _random_device(generator: torch.Generator | None, device: torch.device) -> torch.device:

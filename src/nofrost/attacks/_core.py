@@ -112,6 +112,11 @@ class Ball:
         return self.project(self.x + scale * self.eps * self.normalize(noise))
 
 
+def project_linf(x_adv: Tensor, x: Tensor, eps: float) -> Tensor:
+    """Project ``x_adv`` onto the ℓ∞ ε-ball around ``x`` intersected with [0, 1]."""
+    return Ball(x, eps).project(x_adv)
+
+
 def run_on_correct(
     model: nn.Module,
     x: Tensor,

@@ -355,9 +355,12 @@ def run_autoattack(
             clean_logits = torch.cat(
                 [model(x0[c]) for c in chunks(torch.arange(n, device=device))]
             )
-        num_classes = check_logits_and_labels(clean_logits, y)
-        plan = [(name, _with_default_targets(name, kw, num_classes)) for name, kw in plan]
-        _check_options(plan, model, x0, y, eps, num_classes, precision, norm)
+        if num_classes is None:  # else the plan was completed and checked up front
+            num_classes = check_logits_and_labels(clean_logits, y)
+            plan = [(name, _with_default_targets(name, kw, num_classes)) for name, kw in plan]
+            _check_options(plan, model, x0, y, eps, num_classes, precision, norm)
+        else:
+            check_logits_and_labels(clean_logits, y)
         robust = clean_logits.argmax(dim=1) == y
         per_attack: dict[str, Tensor] = {"clean": robust.clone()}
         if on_attack_done is not None:

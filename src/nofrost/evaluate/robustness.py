@@ -114,7 +114,8 @@ def evaluate(
         correct = logits.argmax(1) == y
         if audit_batch is None:
             audit_batch = (x, y)
-            attack_model = fast_eval_copy(model, x[:8], logits[:8])
+            if specs:  # no attack to run, no copy to make
+                attack_model = fast_eval_copy(model, x[:8], logits[:8])
         clean_correct.append(correct.cpu())
         for spec in specs:
             robust[spec.label].append(
