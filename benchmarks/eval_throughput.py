@@ -131,6 +131,7 @@ def run_version(model, x, y, eps, version, args, device) -> dict:
         x_ours, masks = run_autoattack(
             model, x, y, eps, version=version, seed=args.seed, steps=args.steps,
             attack_kwargs=attack_kwargs or None, batch_size=args.batch_size, on_attack_done=timer,
+            precision=args.precision,
         )  # fmt: skip
         sync(device)
         times_ours.append(time.perf_counter() - start)
@@ -203,7 +204,8 @@ def markdown(results: list[dict], meta: dict) -> str:
         f"- model: `{meta['model']}`, {meta['n']} images of cifar10-mini test "
         f"(stratified, seed 0), ε = {meta['eps']:.6f} (8/255 = 0.031373)",
         f"- torch {meta['torch']}, pyautoattack {meta['pyautoattack']}, "
-        f"{meta['threads']} intra-op thread(s), seed {meta['seed']}",
+        f"{meta['threads']} intra-op thread(s), seed {meta['seed']}, our passes in "
+        f"{meta.get('precision', 'fp32')} (official: fp32)",
         f"- budgets: steps = {meta['steps'] or 'default (100)'}, "
         f"square queries = {meta['queries'] or 'default (5000)'}",
         "",
@@ -253,6 +255,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries", type=int, default=None,
                         help="Square queries on both sides (default: 5000)")
     parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                        help="precision of our attacks' passes (the official code runs fp32); "
+                             "what they broke is decided in fp32 either way")
     parser.add_argument("--repeats", type=int, default=1,
                         help="runs of each side (alternating); the median time is reported")
     parser.add_argument("--append", action="store_true",
@@ -305,6 +310,7 @@ def main(argv: list[str] | None = None) -> int:
         "steps": args.steps,
         "queries": args.queries,
         "repeats": args.repeats,
+        "precision": args.precision,
     }
     out = Path(args.out or ROOT / "benchmarks/results" / f"eval_throughput_{args.device}.md")
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -263,3 +263,5 @@ def test_rand_version_with_eot_agrees_with_the_official_code(real):
     print(f"autoattack rand (EOT {eot}, {steps} steps): ours {ours:.3f} official {official:.3f}")
     assert abs(ours - official) <= 2 * TOLERANCE + 1e-9  # the noisy model's own randomness adds spread
     assert ours < noisy_accuracy(x) - 0.05  # it is an attack
+
+

@@ -9,6 +9,7 @@ which borderline images happen to flip (2 of the ~35 here).
 import torch
 
 from nofrost.attacks import pgd_attack
+from nofrost.attacks.autoattack import run_autoattack
 
 
 def robust_mask(model, x, y, precision):
@@ -26,3 +27,23 @@ def test_bf16_pgd_is_as_strong_as_fp32(robust):
     assert 0 < fp32.sum() < len(y)  # the comparison means something: some images fall, some hold
     assert bf16.sum() <= fp32.sum() + 2
     assert (bf16 != fp32).sum() <= 0.2 * len(y)
+
+
+def test_bf16_search_keeps_fp32_verdicts():
+    """With precision="bf16" only the attacks' passes are bf16; the clean pass and the verdict
+    on every returned point are the fp32 model's. Here class 1 wins by 1e-3 in fp32 whatever the
+    input, a margin that bf16 logits near 10 (spacing 0.0625) round away, making class 0 win."""
+    x = torch.full((4, 3, 4, 4), 0.5)
+    y = torch.ones(4, dtype=torch.long)
+    linear = torch.nn.Linear(48, 3)
+    with torch.no_grad():
+        linear.weight.fill_(10 / 24)  # logit 10 at x = 0.5 for every class
+        linear.bias.copy_(torch.tensor([0.0, 1e-3, 0.0]))
+    model = torch.nn.Sequential(torch.nn.Flatten(), linear).eval()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        assert bool((model(x).argmax(1) != y).all())  # the premise: bf16 gets it wrong
+    x_adv, masks = run_autoattack(model, x, y, 8 / 255, version="custom", attacks=["apgd-ce"], steps=3,
+                                  seed=0, precision="bf16")
+    assert bool(masks["clean"].all()) and bool(masks["apgd-ce"].all())
+    with torch.no_grad():
+        assert bool((model(x_adv).argmax(1) == y).all())
