@@ -211,7 +211,6 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from nofrost.data import load_dataset
     from nofrost.epsilon import parse_eps
     from nofrost.evaluate import evaluate
-    from nofrost.files import atomic_write_text
     from nofrost.models import load_model
     from nofrost.distributed import resolve_device
     from nofrost.models.norms import has_routed_layers
@@ -237,15 +236,15 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     _print_evaluation(result)
     target = Path(args.json) if args.json else (Path(args.model) / "eval.json" if Path(args.model).is_dir() else None)
     if target is not None:
-        atomic_write_text(target, json.dumps(result, indent=2) + "\n")
+        result.save(target)
         print(f"wrote {target}")
     return 0
 
 
-def _print_evaluation(result: dict) -> None:
+def _print_evaluation(result) -> None:
     from nofrost.report.tables import audit_lines, evaluation_table, threat_model
 
-    print(f"{result['dataset']} {result['split']}, n={result['n']}, {threat_model(result)}; accuracy in %")
+    print(f"{result.dataset} {result.split}, n={result.n}, {threat_model(result)}; accuracy in %")
     print(evaluation_table([result]).text())
     print("\naudit:")
     for line in audit_lines(result):

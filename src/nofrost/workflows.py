@@ -2,26 +2,25 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 from nofrost.config import Config, load_config
 from nofrost.console import progress_enabled
 from nofrost.data import load_dataset
 from nofrost.distributed import resolve_device
 from nofrost.evaluate import evaluate
-from nofrost.evaluate.suites import display_name
-from nofrost.files import BEST_DIR, atomic_write_text
+from nofrost.evaluate.result import EvaluationResult
+from nofrost.files import BEST_DIR
 from nofrost.models import load_model
 from nofrost.report.figures import accuracy_chart
 from nofrost.report.tables import Table, percent
 from nofrost.train import train
 
 
-def evaluate_run(run_dir: str | Path, config: Config, *, progress: bool = False) -> dict[str, Any]:
+def evaluate_run(run_dir: str | Path, config: Config, *, progress: bool = False) -> EvaluationResult:
     """Evaluate a run with its config's eval section and return the result of the checkpoint
     ``eval.select`` names.
 
@@ -42,7 +41,7 @@ def evaluate_run(run_dir: str | Path, config: Config, *, progress: bool = False)
             progress=progress, model_name=run.name if which == "last" else f"{run.name} (best)",
             dataset_name=config.data.name, split="test",
         )
-        atomic_write_text(directory / "eval.json", json.dumps(results[which], indent=2) + "\n")
+        results[which].save(directory / "eval.json")
     return results.get(config.eval.select, results["last"])
 
 
@@ -77,25 +76,25 @@ def quickstart(out_dir: str | Path = "nofrost-quickstart", *, overrides: Sequenc
         evaluation = evaluate_run(run, config, progress=progress_enabled(quiet))
         rows.append((method_label, norm_label, evaluation, result.seconds))
 
-    # One column per evaluated attack (eval.attacks, "pgd" unless overridden), by its spec label.
-    labels = list(rows[0][2]["attacks"])
-    headers = [display_name(label) for label in labels]
+    # One column per evaluated attack (eval.attacks, "pgd" unless overridden), by its display name.
+    labels = list(rows[0][2].attacks)
+    headers = [rows[0][2].attacks[label].display for label in labels]
     table = Table(["method", "normalization", "clean %", *(f"{h} %" for h in headers), "train s"])
     for method_label, norm_label, evaluation, seconds in rows:
-        table.add(method_label, norm_label, percent(evaluation["clean"]),
-                  *(percent(evaluation["attacks"][label]) for label in labels), f"{seconds:.0f}")
+        table.add(method_label, norm_label, percent(evaluation.clean),
+                  *(percent(evaluation.attacks[label].accuracy) for label in labels), f"{seconds:.0f}")
     chart = accuracy_chart(
         [f"{m}\n{n}" for m, n, _, _ in rows],
-        {"clean": [e["clean"] for _, _, e, _ in rows],
-         **{h: [e["attacks"][label] for _, _, e, _ in rows] for h, label in zip(headers, labels)}},
+        {"clean": [e.clean for _, _, e, _ in rows],
+         **{h: [e.attacks[label].accuracy for _, _, e, _ in rows] for h, label in zip(headers, labels)}},
         out / "quickstart.png",
-        title=f"cifar10-mini, eps = {255 * config.attack.eps:.0f}/255, n = {rows[0][2]['n']}",
+        title=f"cifar10-mini, eps = {255 * config.attack.eps:.0f}/255, n = {rows[0][2].n}",
     )
     report = out / "report.md"
     report.write_text(
         "# nofrost quickstart\n\n"
         f"{config.model.name} trained {config.optim.epochs} epochs on {config.data.train_n or 'all'} images of "
-        f"cifar10-mini with λ = 0.5 (PGD-{config.attack.steps} in training), evaluated on {rows[0][2]['n']} "
+        f"cifar10-mini with λ = 0.5 (PGD-{config.attack.steps} in training), evaluated on {rows[0][2].n} "
         f"held-out test images at ε = {255 * config.attack.eps:.0f}/255.\n\n"
         f"{table.markdown()}\n\n![accuracy]({chart.name})\n\n"
         "Short CPU budgets can favour batch norm; see the README for what the paper reports at scale.\n"

@@ -3,6 +3,7 @@
 import pytest
 
 from nofrost.evaluate import AttackSpec, parse_attack_specs
+from nofrost.evaluate.result import EvaluationResult
 from nofrost.report.tables import evaluation_table
 
 
@@ -36,8 +37,8 @@ def test_bad_specs_are_clear(text, fragment):
 
 
 def test_table_groups_columns_as_the_paper():
-    result = {"model": "m", "n": 10, "clean": 0.5, "worst_case": 0.1, "attacks": {
-        "square:queries=400": 0.4, "autoattack:version=fast": 0.15, "pgd": 0.2, "mifgsm:steps=20": 0.3}}
+    result = EvaluationResult.from_json({"model": "m", "n": 10, "clean": 0.5, "worst_case": 0.1, "attacks": {
+        "square:queries=400": 0.4, "autoattack:version=fast": 0.15, "pgd": 0.2, "mifgsm:steps=20": 0.3}})
     table = evaluation_table([result])
     assert table.headers == ["model", "n", "clean", "PGD-20", "MIA", "Square-400", "AA-fast", "worst-case"]
     assert table.rows[0] == ["m", "10", "50.00", "20.00", "30.00", "40.00", "15.00", "10.00"]

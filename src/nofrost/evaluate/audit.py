@@ -1,9 +1,10 @@
 """Self-audit of an evaluation: checks that catch the classic ways an evaluation goes weak.
 
 Each check is registered by name, takes ``(model, batch, result)`` (``batch = (x, y)`` is the
-first evaluated batch, ``result`` the evaluation JSON so far, with ``eps`` and the attacks'
-accuracies) and returns ``{"check", "passed", "detail"}``; a failed check's detail says what
-it likely means and what to run next. The checks (after Carlini et al., "On Evaluating
+first evaluated batch, ``result`` the :class:`~nofrost.evaluate.result.EvaluationResult` so far,
+with its threat model and the attacks' accuracies) and returns an
+:class:`~nofrost.evaluate.result.AuditCheck`; a failed check's detail says what it likely means
+and what to run next. The checks (after Carlini et al., "On Evaluating
 Adversarial Robustness", 2019, and Athalye et al., "Obfuscated Gradients Give a False Sense of
 Security", ICML 2018):
 
@@ -36,11 +37,12 @@ from torch import Tensor, nn
 from nofrost import attacks as attack_registry
 from nofrost.attacks._common import attack_mode
 from nofrost.attacks._core import Ball
+from nofrost.evaluate.result import AuditCheck, EvaluationResult
 from nofrost.evaluate.suites import column_group, display_name
 from nofrost.registry import Registry
 
-AuditCheck = Callable[[nn.Module, tuple[Tensor, Tensor], dict[str, Any]], dict[str, Any]]
-CHECKS: Registry[AuditCheck] = Registry("audit check")
+Check = Callable[[nn.Module, tuple[Tensor, Tensor], EvaluationResult], AuditCheck]
+CHECKS: Registry[Check] = Registry("audit check")
 
 AUDIT_EXAMPLES = 32  # clean-correct examples the attack-based checks run on
 MONOTONICITY_STEPS = (5, 25)  # PGD steps: fewer vs more
@@ -49,33 +51,33 @@ LARGE_EPS = 0.5  # ℓ∞; under ℓ2 the same "any image can be turned mid-grey
 LARGE_EPS_STEPS = 10
 
 
-def run_audit(model: nn.Module, batch: tuple[Tensor, Tensor], result: dict[str, Any]) -> list[dict[str, Any]]:
+def run_audit(model: nn.Module, batch: tuple[Tensor, Tensor], result: EvaluationResult) -> list[AuditCheck]:
     return [CHECKS.get(name)(model, batch, result) for name in CHECKS.names()]
 
 
-def _entry(check: str, passed: bool, detail: str) -> dict[str, Any]:
-    return {"check": check, "passed": bool(passed), "detail": detail}
+def _entry(check: str, passed: bool, detail: str) -> AuditCheck:
+    return AuditCheck(check, bool(passed), detail)
 
 
 # ---- helpers for the checks that run attacks ------------------------------------------------
 
 
-def _eps(result: dict[str, Any]) -> float:
-    return float(result.get("eps", 8 / 255))
+def _eps(result: EvaluationResult) -> float:
+    return float(result.eps)
 
 
-def _norm(result: dict[str, Any]) -> str:
-    return str(result.get("norm", "linf"))
+def _norm(result: EvaluationResult) -> str:
+    return result.norm
 
 
-def _command(result: dict[str, Any], attacks: str, eps: float | None = None, n: int | None = None) -> str:
+def _command(result: EvaluationResult, attacks: str, eps: float | None = None, n: int | None = None) -> str:
     """The exact ``nofrost evaluate`` command that runs ``attacks`` on this result's model and
     data (MODEL / DATA where the result does not name them), in its threat model, at ``eps``
     if given."""
-    parts = ["nofrost evaluate", shlex.quote(str(result.get("model") or "MODEL")),
-             "--data", shlex.quote(str(result.get("dataset") or "DATA"))]
-    if result.get("split") not in (None, "", "test"):
-        parts += ["--split", str(result["split"])]
+    parts = ["nofrost evaluate", shlex.quote(result.model or "MODEL"),
+             "--data", shlex.quote(result.dataset or "DATA")]
+    if result.split not in ("", "test"):
+        parts += ["--split", result.split]
     if n is not None:
         parts += ["--n", str(n)]
     if _norm(result) != "linf":
@@ -126,7 +128,7 @@ def _pct(value: float) -> str:
 
 
 @CHECKS.register("attack-monotonicity")
-def attack_monotonicity(model: nn.Module, batch: tuple[Tensor, Tensor], result: dict[str, Any]) -> dict[str, Any]:
+def attack_monotonicity(model: nn.Module, batch: tuple[Tensor, Tensor], result: EvaluationResult) -> AuditCheck:
     """A stronger attack (more PGD steps, more restarts) must not leave more examples robust.
 
     If it does, the loss surface the attack sees is noisy, randomized or masked, or the model
@@ -171,14 +173,14 @@ def attack_monotonicity(model: nn.Module, batch: tuple[Tensor, Tensor], result: 
 
 
 @CHECKS.register("black-box-vs-white-box")
-def black_box_vs_white_box(model: nn.Module, batch: tuple[Tensor, Tensor], result: dict[str, Any]) -> dict[str, Any]:
+def black_box_vs_white_box(model: nn.Module, batch: tuple[Tensor, Tensor], result: EvaluationResult) -> AuditCheck:
     """Black-box attacks (square, rays) must not be clearly stronger than white-box ones.
 
     A white-box attack knows everything a black-box attack does plus the gradients; when the
     black-box attack wins clearly, the gradients are misleading (gradient masking).
     """
     name = "black-box-vs-white-box"
-    accuracies = result.get("attacks", {})
+    accuracies = result.accuracies
     white = {label: acc for label, acc in accuracies.items() if column_group(label) == "white-box"}
     black = {label: acc for label, acc in accuracies.items() if column_group(label) == "black-box"}
     if not white or not black:
@@ -190,7 +192,7 @@ def black_box_vs_white_box(model: nn.Module, batch: tuple[Tensor, Tensor], resul
         )
     best_white = min(white, key=white.get)
     best_black = min(black, key=black.get)
-    n = int(result.get("n", 0)) or 1
+    n = result.n or 1
     gap = white[best_white] - black[best_black]
     summary = (
         f"strongest white-box {display_name(best_white)} {_pct(white[best_white])}, "
@@ -213,7 +215,7 @@ def black_box_vs_white_box(model: nn.Module, batch: tuple[Tensor, Tensor], resul
 
 
 @CHECKS.register("large-eps")
-def large_eps(model: nn.Module, batch: tuple[Tensor, Tensor], result: dict[str, Any]) -> dict[str, Any]:
+def large_eps(model: nn.Module, batch: tuple[Tensor, Tensor], result: EvaluationResult) -> AuditCheck:
     """At a huge radius (ℓ∞ ε = 0.5, ℓ2 ε = 0.5·√D: any image can be turned mid-grey) PGD
     must succeed."""
     name = "large-eps"
@@ -240,7 +242,7 @@ def large_eps(model: nn.Module, batch: tuple[Tensor, Tensor], result: dict[str, 
 
 
 @CHECKS.register("input-gradients")
-def input_gradients(model: nn.Module, batch: tuple[Tensor, Tensor], result: dict[str, Any]) -> dict[str, Any]:
+def input_gradients(model: nn.Module, batch: tuple[Tensor, Tensor], result: EvaluationResult) -> AuditCheck:
     """Gradients of the loss w.r.t. the input must be finite and not all zero.
 
     Zero or NaN gradients (saturated softmax, non-differentiable preprocessing, float16
@@ -265,7 +267,7 @@ def input_gradients(model: nn.Module, batch: tuple[Tensor, Tensor], result: dict
 
 
 @CHECKS.register("deterministic-logits")
-def deterministic_logits(model: nn.Module, batch: tuple[Tensor, Tensor], result: dict[str, Any]) -> dict[str, Any]:
+def deterministic_logits(model: nn.Module, batch: tuple[Tensor, Tensor], result: EvaluationResult) -> AuditCheck:
     """The model must give the same logits twice; randomized defenses need EOT attacks."""
     x, _ = batch
     with torch.no_grad():
@@ -285,7 +287,7 @@ def deterministic_logits(model: nn.Module, batch: tuple[Tensor, Tensor], result:
 
 
 @CHECKS.register("random-noise")
-def random_noise(model: nn.Module, batch: tuple[Tensor, Tensor], result: dict[str, Any]) -> dict[str, Any]:
+def random_noise(model: nn.Module, batch: tuple[Tensor, Tensor], result: EvaluationResult) -> AuditCheck:
     """Accuracy under random noise in the ε-ball (ℓ∞: uniform; ℓ2: a random direction of length
     ε): reported, and must not be below the attacks'.
 
@@ -308,7 +310,7 @@ def random_noise(model: nn.Module, batch: tuple[Tensor, Tensor], result: dict[st
         f"(ε={eps:.4g}): {_pct(noise_acc)} "
         f"(clean {_pct(clean.float().mean().item())} on the first {n} examples)"
     )
-    accuracies = result.get("attacks", {})
+    accuracies = result.accuracies
     if not accuracies:
         return _entry(name, True, summary)
     strongest = min(accuracies, key=accuracies.get)
@@ -329,7 +331,7 @@ def random_noise(model: nn.Module, batch: tuple[Tensor, Tensor], result: dict[st
 
 
 @CHECKS.register("output-range")
-def output_range(model: nn.Module, batch: tuple[Tensor, Tensor], result: dict[str, Any]) -> dict[str, Any]:
+def output_range(model: nn.Module, batch: tuple[Tensor, Tensor], result: EvaluationResult) -> AuditCheck:
     """The model must return logits, not probabilities or log-probabilities.
 
     Attacks put a softmax on top of the outputs (cross-entropy, DLR): on probabilities that
@@ -361,7 +363,7 @@ _GRADIENT_CALLS = {("grad", "autograd/__init__.py"), ("backward", "autograd/__in
 
 
 @CHECKS.register("dynamic-forward")
-def dynamic_forward(model: nn.Module, batch: tuple[Tensor, Tensor], result: dict[str, Any]) -> dict[str, Any]:
+def dynamic_forward(model: nn.Module, batch: tuple[Tensor, Tensor], result: EvaluationResult) -> AuditCheck:
     """The forward must be a fixed function: no gradients computed inside it, no state it
     changes, the same output on every call (for the same random draws).
 

@@ -20,18 +20,19 @@ from typing import Any, Sequence
 import torch
 from torch.utils.data import Dataset
 
+from nofrost.evaluate.result import EvaluationResult
 from nofrost.evaluate.robustness import AttackSpec, evaluate
 
 DEFAULT_GAMMAS: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(11))  # 0, 0.1, ..., 1
 
 
-def _summary(result: dict[str, Any]) -> dict[str, Any]:
+def _summary(result: EvaluationResult) -> dict[str, Any]:
     return {
-        "clean": result["clean"],
-        "attacks": dict(result["attacks"]),
-        "worst_case": result["worst_case"],
-        "n": result["n"],
-        "audit_failed": [entry["check"] for entry in result.get("audit", []) if not entry["passed"]],
+        "clean": result.clean,
+        "attacks": result.accuracies,
+        "worst_case": result.worst_case,
+        "n": result.n,
+        "audit_failed": [check.check for check in result.failed_checks],
     }
 
 
@@ -125,7 +126,7 @@ def gamma_sweep(
     for gamma in gammas:
         wrapped = interpolated(model, gamma, mode, p=p, seed=seed)
         result = evaluate(wrapped, dataset, model_name=f"{Path(model_dir).name}@gamma={gamma:g}", **common)
-        labels = list(result["attacks"])
+        labels = list(result.attacks)
         points.append({"gamma": gamma, **_summary(result)})
 
     others = []

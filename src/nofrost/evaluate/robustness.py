@@ -9,7 +9,7 @@ result follows the JSON contract in DESIGN.md and carries the self-audit.
 from __future__ import annotations
 
 import time
-from typing import Any, Sequence
+from typing import Sequence
 
 import torch
 from torch import Tensor, nn
@@ -22,6 +22,7 @@ from nofrost.attacks._fast import fast_eval_copy
 from nofrost.attacks._registry import RESERVED, attack_options
 from nofrost.data import make_loader, stratified_subset
 from nofrost.evaluate.audit import run_audit
+from nofrost.evaluate.result import AttackResult, EvaluationResult, PerExample
 from nofrost.evaluate.specs import AttackSpec, parse_spec
 from nofrost.evaluate.suites import expand_suites, list_suites
 
@@ -85,12 +86,13 @@ def evaluate(
     model_name: str = "",
     dataset_name: str = "",
     split: str = "",
-) -> dict[str, Any]:
+) -> EvaluationResult:
     """Clean and adversarial accuracy of ``model`` on (a stratified ``n`` of) ``dataset``.
 
     ``norm`` is the threat model (``"linf"`` or ``"l2"``) every attack runs in, ``eps`` its
-    radius. Returns the evaluation JSON of DESIGN.md: accuracies as fractions, the per-example
-    worst case over all attacks, the threat model and the audit.
+    radius. Returns an :class:`EvaluationResult` (its ``to_json()`` is the evaluation JSON of
+    DESIGN.md): accuracies as fractions, the per-example worst case over all attacks, the
+    threat model, the audit and the per-example masks.
     """
     started = time.perf_counter()
     specs = parse_attack_specs(attacks, norm)
@@ -129,20 +131,16 @@ def evaluate(
     for mask in per_attack.values():
         worst &= mask
     total = max(len(clean), 1)
-    result: dict[str, Any] = {
-        "model": model_name,
-        "dataset": dataset_name,
-        "split": split,
-        "n": len(clean),
-        "eps": eps,
-        "norm": norm,
-        "clean": clean.sum().item() / total,
-        "attacks": {label: mask.sum().item() / total for label, mask in per_attack.items()},
-        "attack_params": {spec.label: spec.resolved_kwargs() for spec in specs},
-        "worst_case": worst.sum().item() / total,
-    }
-    result["audit"] = run_audit(model, audit_batch, result) if audit_batch is not None else []
-    result["seconds"] = time.perf_counter() - started
+    result = EvaluationResult(
+        model=model_name, dataset=dataset_name, split=split, n=len(clean), eps=eps, norm=norm,
+        clean=clean.sum().item() / total,
+        attacks={spec.label: AttackResult(spec.label, per_attack[spec.label].sum().item() / total,
+                                          spec.resolved_kwargs()) for spec in specs},
+        worst_case=worst.sum().item() / total,
+        per_example=PerExample(clean, per_attack),
+    )  # fmt: skip
+    result.audit = run_audit(model, audit_batch, result) if audit_batch is not None else []
+    result.seconds = time.perf_counter() - started
     return result
 
 

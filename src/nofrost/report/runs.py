@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import html
 import json
+import math
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from nofrost.evaluate.result import EvaluationResult
+from nofrost.evaluate.suites import display_name
 from nofrost.files import BEST_DIR
 from nofrost.report.figures import accuracy_chart
 from nofrost.report.tables import Table, percent
@@ -27,14 +30,14 @@ def load_run(run_dir: str | Path) -> dict[str, Any]:
         "dir": str(run),
         "config": yaml.safe_load(config_path.read_text()),
         "metrics": [json.loads(l) for l in metrics_path.read_text().splitlines() if l.strip()] if metrics_path.exists() else [],
-        "eval": _read_json(run / "eval.json"),
-        "best": {**json.loads(best_info.read_text()), "eval": _read_json(run / BEST_DIR / "eval.json")}
+        "eval": _read_result(run / "eval.json"),
+        "best": {**json.loads(best_info.read_text()), "eval": _read_result(run / BEST_DIR / "eval.json")}
         if best_info.is_file() else None,
     }
 
 
-def _read_json(path: Path) -> Any:
-    return json.loads(path.read_text()) if path.exists() else None
+def _read_result(path: Path) -> EvaluationResult | None:
+    return EvaluationResult.load(path) if path.exists() else None
 
 
 def summarize_runs(runs: list[dict[str, Any]]) -> Table:
@@ -42,20 +45,20 @@ def summarize_runs(runs: list[dict[str, Any]]) -> Table:
     long, and how it evaluated."""
     attack_labels: list[str] = []
     for run in runs:
-        if run["eval"]:
-            attack_labels += [a for a in run["eval"]["attacks"] if a not in attack_labels]
-        if run["best"] and run["best"]["eval"]:
-            attack_labels += [a for a in run["best"]["eval"]["attacks"] if a not in attack_labels]
-    table = Table(["run", "method", "model", "norm", "epochs", "train s", "clean", *attack_labels, "worst-case"])
+        for evaluation in (run["eval"], run["best"] and run["best"]["eval"]):
+            if evaluation:
+                attack_labels += [a for a in evaluation.attacks if a not in attack_labels]
+    table = Table(["run", "method", "model", "norm", "epochs", "train s", "clean",
+                   *(display_name(a) for a in attack_labels), "worst-case"])
     for run in runs:
         config = run["config"]
-        rows = [(Path(run["dir"]).name, len(run["metrics"]), run["eval"] or {})]
+        rows = [(Path(run["dir"]).name, len(run["metrics"]), run["eval"] or EvaluationResult())]
         if run["best"]:  # eval.select: best keeps both checkpoints; show both
             best = run["best"]
             rows.append((f"{rows[0][0]} (best: epoch {best['epoch']}, on {best['select_on']})", best["epoch"],
-                         best["eval"] or {}))
+                         best["eval"] or EvaluationResult()))
         for name, epochs, evaluation in rows:
-            attacks = evaluation.get("attacks", {})
+            attacks = evaluation.accuracies
             table.add(
                 name,
                 config["method"]["name"],
@@ -63,11 +66,16 @@ def summarize_runs(runs: list[dict[str, Any]]) -> Table:
                 config["model"]["norm"] or "default",
                 epochs,
                 f"{sum(m['seconds'] for m in run['metrics'][:epochs]):.0f}",
-                percent(evaluation.get("clean")),
+                _percent(evaluation.clean),
                 *(percent(attacks.get(a)) for a in attack_labels),
-                percent(evaluation.get("worst_case")),
+                _percent(evaluation.worst_case),
             )
     return table
+
+
+def _percent(value: float) -> str:
+    """As :func:`percent`, with "-" for a value not measured (NaN: the run was not evaluated)."""
+    return percent(None if math.isnan(value) else value)
 
 
 def runs_report(run_dirs: list[str | Path], output: str | Path) -> Path:
@@ -80,7 +88,7 @@ def runs_report(run_dirs: list[str | Path], output: str | Path) -> Path:
     if evaluated:
         chart = accuracy_chart(
             [Path(r["dir"]).name for r in evaluated],
-            {"clean": [r["eval"]["clean"] for r in evaluated], "worst-case": [r["eval"]["worst_case"] for r in evaluated]},
+            {"clean": [r["eval"].clean for r in evaluated], "worst-case": [r["eval"].worst_case for r in evaluated]},
             output.with_suffix(".png"),
         )
     if output.suffix.lower() in (".html", ".htm"):

@@ -6,6 +6,7 @@ import html
 from dataclasses import dataclass, field
 from typing import Any
 
+from nofrost.evaluate.result import EvaluationResult
 from nofrost.evaluate.suites import paper_columns
 
 
@@ -56,37 +57,37 @@ class Table:
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def evaluation_table(results: list[dict[str, Any]]) -> Table:
+def evaluation_table(results: list[EvaluationResult]) -> Table:
     """Accuracies (%) in the paper's layout: clean | white-box | black-box | AA | worst case."""
     labels: list[str] = []
     for result in results:
-        labels += [a for a in result["attacks"] if a not in labels]
+        labels += [a for a in result.attacks if a not in labels]
     columns = paper_columns(labels)
     table = Table(
         ["model", "n", "clean", *(name for _, name, _ in columns), "worst-case"],
         groups=["", "", "", *(group for group, _, _ in columns), ""],
     )
     for result in results:
+        accuracies = result.accuracies
         table.add(
-            result.get("model") or "-",
-            result["n"],
-            percent(result["clean"]),
-            *(percent(result["attacks"].get(label)) for _, _, label in columns),
-            percent(result["worst_case"]),
+            result.model or "-",
+            result.n,
+            percent(result.clean),
+            *(percent(accuracies.get(label)) for _, _, label in columns),
+            percent(result.worst_case),
         )
     return table
 
 
-def threat_model(result: dict[str, Any]) -> str:
-    """``"ℓ∞ ε = 8/255 (0.03137)"`` or ``"ℓ2 ε = 0.5"``: the result's threat model in words
-    (results without a ``norm`` are ℓ∞, as every result before ℓ2 existed)."""
-    eps = float(result["eps"])
-    if result.get("norm", "linf") == "l2":
+def threat_model(result: EvaluationResult) -> str:
+    """``"ℓ∞ ε = 8/255 (0.03137)"`` or ``"ℓ2 ε = 0.5"``: the result's threat model in words."""
+    eps = float(result.eps)
+    if result.norm == "l2":
         return f"ℓ2 ε = {eps:.4g}"
     return f"ℓ∞ ε = {255 * eps:.3g}/255 ({eps:.5f})"
 
 
-def audit_lines(result: dict[str, Any]) -> list[str]:
+def audit_lines(result: EvaluationResult) -> list[str]:
     """One line per audit check, failed checks first and marked as warnings."""
-    checks = sorted(result.get("audit", []), key=lambda c: c["passed"])
-    return [f"{'ok  ' if c['passed'] else 'WARN'} {c['check']}: {c['detail']}" for c in checks]
+    checks = sorted(result.audit, key=lambda c: c.passed)
+    return [f"{'ok  ' if c.passed else 'WARN'} {c.check}: {c.detail}" for c in checks]
