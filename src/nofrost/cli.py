@@ -62,6 +62,14 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
                    help="dataset name and, where needed, its root, e.g. cifar10-mini or cifar10:/data/cifar10_jpeg.npz")
     p.add_argument("--split", default="test", help="dataset split (default: test)")
     p.add_argument("--n", type=int, default=None, help="evaluate a class-stratified subset of N examples")
+    p.add_argument("--classes", default=None, metavar="LIST",
+                   help="keep only these classes (before --n), e.g. 0-9 or 0-4,7; the NoFrost paper measures "
+                   "its model properties on the ImageNet validation images of classes 0-9 (500 images)")
+    p.add_argument("--metrics", default=None, metavar="LIST",
+                   help="per-example metrics to measure too, comma-separated, options as for attacks: margin "
+                   "(decision margin), thickness (boundary thickness), smoothness (KL smoothness), e.g. "
+                   "margin,thickness:beta=0.5; their means go into the result, the per-example values "
+                   "beside the JSON (.npz); see `nofrost list`")
     p.add_argument("--attacks", default="strong",
                    help="comma-separated attack specs and suites (default: strong = standard AutoAttack); "
                    "suites: paper (the NoFrost paper's columns as its reference test.py measured them: PGD-20, "
@@ -208,7 +216,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from nofrost.data import load_dataset
+    from nofrost.data import load_dataset, parse_classes
     from nofrost.epsilon import parse_eps
     from nofrost.evaluate import evaluate
     from nofrost.models import load_model
@@ -229,7 +237,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     dataset = load_dataset(name, args.split, root or None)
     result = evaluate(
         model, dataset, attacks=args.attacks, eps=eps, norm=norm, n=args.n, batch_size=args.batch_size,
-        device=device, seed=args.seed, precision="bf16" if args.bf16 else "fp32",
+        device=device, seed=args.seed, precision="bf16" if args.bf16 else "fp32", metrics=args.metrics,
+        classes=parse_classes(args.classes) if args.classes is not None else None,
         progress=progress_enabled(args.quiet),
         model_name=str(args.model), dataset_name=name, split=args.split,
     )
@@ -242,10 +251,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _print_evaluation(result) -> None:
-    from nofrost.report.tables import audit_lines, evaluation_table, threat_model
+    from nofrost.report.tables import audit_lines, evaluation_table, metrics_table, threat_model
 
     print(f"{result.dataset} {result.split}, n={result.n}, {threat_model(result)}; accuracy in %")
     print(evaluation_table([result]).text())
+    if result.metrics:
+        print("\nmetrics (mean over the examples):")
+        print(metrics_table([result]).text())
     print("\naudit:")
     for line in audit_lines(result):
         print("  " + line)
@@ -302,11 +314,15 @@ def _cmd_list(args: argparse.Namespace) -> int:
     from nofrost import attacks, data, methods, models
     from nofrost.config import list_presets
     from nofrost.evaluate import list_suites
+    from nofrost.evaluate.metrics import list_metrics, metric_info
 
     print("attacks (kind; threat models):")
     for name in attacks.list_attacks():
         info = attacks.attack_info(name)
         print(f"  {name:<12} {info.kind:<10} {', '.join(info.norms)}")
+    print("metrics (evaluate --metrics):")
+    for name in list_metrics():
+        print(f"  {name:<12} {metric_info(name).summary}")
     for title, names in (
         ("models", models.list_models()),
         ("attack suites", list_suites()),

@@ -8,12 +8,22 @@ gives the class names, shape and normalization statistics a model needs.
 from nofrost.data.catalog import dataset_info, list_datasets, load_dataset
 from nofrost.data.info import DatasetInfo
 from nofrost.data.loader import BatchLoader, make_loader
-from nofrost.data.subset import dataset_targets, stratified_indices, stratified_split, stratified_subset, take
+from nofrost.data.subset import (
+    class_subset,
+    dataset_targets,
+    parse_classes,
+    stratified_indices,
+    stratified_split,
+    stratified_subset,
+    take,
+)
 from nofrost.data.tensor_dataset import TensorImageDataset
 from nofrost.data.transforms import random_crop_flip
 
 __all__ = [
     "BatchLoader",
+    "class_subset",
+    "parse_classes",
     "DatasetInfo",
     "TensorImageDataset",
     "dataset_info",

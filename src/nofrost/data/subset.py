@@ -60,3 +60,32 @@ def dataset_targets(dataset: Dataset) -> np.ndarray:
             f"got {type(dataset).__name__}"
         )
     return np.asarray(targets, dtype=np.int64)
+
+
+def parse_classes(text: str) -> list[int]:
+    """``"0-9"`` → ``[0, ..., 9]``; ``"0-4,7"`` → ``[0, 1, 2, 3, 4, 7]`` (sorted, no repeats)."""
+    classes: set[int] = set()
+    for part in str(text).split(","):
+        low, sep, high = part.strip().partition("-")
+        try:
+            first, last = int(low), int(high) if sep else int(low)
+        except ValueError:
+            raise ValueError(f"classes: expected indices and ranges such as 0-9 or 0-4,7; got {text!r}") from None
+        if first < 0 or last < first:
+            raise ValueError(f"classes: {part.strip()!r} in {text!r} is not a range of class indices (low-high, low ≤ high)")
+        classes.update(range(first, last + 1))
+    return sorted(classes)
+
+
+def class_subset(dataset: Dataset, classes: "list[int] | tuple[int, ...]") -> Dataset:
+    """The examples of ``dataset`` whose label is one of ``classes``, in the dataset's order
+    (the NoFrost paper's Table 5 uses "the 500 validation images from the first 10 classes"
+    of ImageNet: ``class_subset(val, range(10))``)."""
+    targets = dataset_targets(dataset)
+    classes = sorted({int(c) for c in classes})
+    present = set(np.unique(targets).tolist())
+    missing = [c for c in classes if c not in present]
+    if missing:
+        raise ValueError(f"classes {missing} have no examples in this dataset (its classes: "
+                         f"{min(present)}-{max(present)})" if present else "the dataset is empty")
+    return take(dataset, np.flatnonzero(np.isin(targets, classes)))

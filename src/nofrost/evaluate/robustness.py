@@ -20,8 +20,10 @@ from nofrost import attacks as attack_registry
 from nofrost.attacks._common import check_eps, check_norm
 from nofrost.attacks._fast import fast_eval_copy
 from nofrost.attacks._registry import RESERVED, attack_options
-from nofrost.data import make_loader, stratified_subset
+from nofrost.data import class_subset, make_loader, stratified_subset
+from nofrost.data.loader import derive_seed
 from nofrost.evaluate.audit import run_audit
+from nofrost.evaluate.metrics import MetricBatch, metric_info, parse_metric_specs
 from nofrost.evaluate.result import AttackResult, EvaluationResult, PerExample
 from nofrost.evaluate.specs import AttackSpec, parse_spec
 from nofrost.evaluate.suites import expand_suites, list_suites
@@ -82,6 +84,8 @@ def evaluate(
     device: str | torch.device = "cpu",
     seed: int = 0,
     precision: str = "fp32",
+    metrics: str | Sequence[str | AttackSpec] | None = None,
+    classes: Sequence[int] | None = None,
     progress: bool = False,
     model_name: str = "",
     dataset_name: str = "",
@@ -90,13 +94,19 @@ def evaluate(
     """Clean and adversarial accuracy of ``model`` on (a stratified ``n`` of) ``dataset``.
 
     ``norm`` is the threat model (``"linf"`` or ``"l2"``) every attack runs in, ``eps`` its
-    radius. Returns an :class:`EvaluationResult` (its ``to_json()`` is the evaluation JSON of
-    DESIGN.md): accuracies as fractions, the per-example worst case over all attacks, the
-    threat model, the audit and the per-example masks.
+    radius. ``metrics`` names per-example metrics to measure as well (``"margin,thickness,
+    smoothness"``, options as for attacks; see :mod:`nofrost.evaluate.metrics`); ``classes``
+    keeps only the examples of those classes before ``n`` is drawn (the NoFrost paper's Table
+    5: the first 10 classes). Returns an :class:`EvaluationResult` (its ``to_json()`` is the
+    evaluation JSON of DESIGN.md): accuracies as fractions, the per-example worst case over all
+    attacks, the metrics' means, the threat model, the audit and the per-example values.
     """
     started = time.perf_counter()
     specs = parse_attack_specs(attacks, norm)
+    metric_specs = parse_metric_specs(metrics)
     eps = check_eps(eps, norm=norm, dim=_image_size(dataset))
+    if classes is not None:
+        dataset = class_subset(dataset, classes)
     if n is not None and n < len(dataset):
         dataset = stratified_subset(dataset, n, seed=seed)
     device = torch.device(device)
@@ -107,6 +117,7 @@ def evaluate(
 
     clean_correct: list[Tensor] = []
     robust: dict[str, list[Tensor]] = {spec.label: [] for spec in specs}
+    values: dict[str, list[Tensor]] = {spec.label: [] for spec in metric_specs}
     audit_batch: tuple[Tensor, Tensor] | None = None
     attack_model = model  # a faster copy for the attacks (attacks/_fast.py), once a batch is seen
     bar = tqdm(loader, disable=not progress, desc="evaluating", unit="batch")
@@ -116,13 +127,17 @@ def evaluate(
         correct = logits.argmax(1) == y
         if audit_batch is None:
             audit_batch = (x, y)
-            if specs:  # no attack to run, no copy to make
+            if specs or metric_specs:  # nothing to attack, no copy to make
                 attack_model = fast_eval_copy(model, x[:8])
         clean_correct.append(correct.cpu())
         for spec in specs:
             robust[spec.label].append(
                 _robust_mask(model, attack_model, x, y, correct, spec, eps, norm, precision, seed + batch_index).cpu()
             )
+        if metric_specs:
+            inputs = MetricBatch(model, attack_model, x, y, logits, eps, norm, derive_seed(seed, batch_index), precision)
+            for spec in metric_specs:
+                values[spec.label].append(metric_info(spec.name).compute(inputs, **spec.kwargs).float().cpu())
     model.train(was_training)
 
     clean = torch.cat(clean_correct)
@@ -137,7 +152,8 @@ def evaluate(
         attacks={spec.label: AttackResult(spec.label, per_attack[spec.label].sum().item() / total,
                                           spec.resolved_kwargs()) for spec in specs},
         worst_case=worst.sum().item() / total,
-        per_example=PerExample(clean, per_attack),
+        metrics={label: float(torch.cat(v).mean()) for label, v in values.items()},
+        per_example=PerExample(clean, per_attack, {label: torch.cat(v) for label, v in values.items()}),
     )  # fmt: skip
     result.audit = run_audit(model, audit_batch, result) if audit_batch is not None else []
     result.seconds = time.perf_counter() - started

@@ -79,6 +79,28 @@ def evaluation_table(results: list[EvaluationResult]) -> Table:
     return table
 
 
+def metrics_table(results: list[EvaluationResult]) -> Table:
+    """The NoFrost paper's Table 5 layout: one row per result (model), one column per metric
+    (its mean; ↑ larger is better, ↓ smaller), e.g. M(x) ↑ | T(x) ↑ | D(x) ↓."""
+    from nofrost.evaluate.metrics import metric_info
+    from nofrost.evaluate.specs import parse_spec
+
+    labels: list[str] = []
+    for result in results:
+        labels += [m for m in result.metrics if m not in labels]
+
+    def header(label: str) -> str:
+        info = metric_info(parse_spec(label).name)
+        options = label.partition(":")[2]
+        return f"{info.display}{' ' + options if options else ''} {'↑' if info.higher_is_better else '↓'}"
+
+    table = Table(["model", "n", *(header(label) for label in labels)])
+    for result in results:
+        table.add(result.model or "-", result.n,
+                  *(f"{result.metrics[label]:.4f}" if label in result.metrics else "-" for label in labels))
+    return table
+
+
 def threat_model(result: EvaluationResult) -> str:
     """``"ℓ∞ ε = 8/255 (0.03137)"`` or ``"ℓ2 ε = 0.5"``: the result's threat model in words."""
     eps = float(result.eps)
