@@ -18,6 +18,8 @@ EPILOG = """examples:
       --set data.root=/data/imagenet --out runs/nf50       # 8 GPUs, global batch 256
   nofrost evaluate runs/nf --data cifar10-mini --attacks clean,pgd --eps 8/255
   nofrost evaluate runs/nf --data cifar10-mini --norm l2 --eps 0.5 --attacks autoattack:version=fast
+  nofrost evaluate runs/nf --data cifar10-mini --attacks clean --metrics margin,thickness,smoothness
+  nofrost analyze runs/sat runs/nf --metrics margin,thickness,smoothness --bn-stats --out analysis
   nofrost report runs/nf runs/bn -o report.html
   nofrost gamma-sweep runs/mbnat --data cifar10-mini --nofrost runs/nf   # MBNAT trade-off curve
   nofrost list                                         # models, attacks, methods, presets, datasets
@@ -140,6 +142,38 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", default="report.md", help="report file; .html for HTML, else Markdown")
 
 
+def _add_analyze(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "analyze",
+        help="why models are robust: decision margin, boundary thickness, smoothness, BN statistics",
+        description="Measure models side by side on the same examples, into one folder (analysis.md, tables, "
+        "figures). --metrics: the model properties of the NoFrost paper's Sec. 4.3 (Table 5 layout, Figure 6 "
+        "histograms). --bn-stats: per-channel statistics of clean and adversarial images at every BN layer "
+        "(normalizer-free models: at each block's first weight-standardised conv), their distance over depth, "
+        "and the running statistics of one BN layer per BN model (Figure 1).",
+    )
+    p.add_argument("models", nargs="+", help="run directories (or anything `nofrost evaluate` takes)")
+    p.add_argument("--data", default="cifar10-mini", metavar="NAME[:ROOT]", help="dataset (default: cifar10-mini)")
+    p.add_argument("--split", default="test")
+    p.add_argument("--n", type=int, default=500, help="class-stratified examples (default: 500, as the paper)")
+    p.add_argument("--classes", default=None, metavar="LIST",
+                   help="keep only these classes before --n, e.g. 0-9 (the paper: ImageNet val, classes 0-9)")
+    p.add_argument("--metrics", default=None, metavar="LIST",
+                   help="per-example metrics, e.g. margin,thickness,smoothness (see `nofrost list`)")
+    p.add_argument("--bn-stats", action="store_true",
+                   help="clean vs adversarial normalization statistics, and Figure 1's running statistics")
+    p.add_argument("--layer", default="15",
+                   help="BN layer of the running-statistics scatter: 1-based index in definition order, or its "
+                   "name (default: 15, the paper's)")
+    p.add_argument("--norm", default="linf", help="threat model of the adversarial images: linf or l2")
+    p.add_argument("--eps", default=None, help="radius (default: 8/255 under linf, 0.5 under l2)")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="nofrost-analysis", help="output folder (default: ./nofrost-analysis)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nofrost",
@@ -155,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_evaluate(sub)
     _add_report(sub)
+    _add_analyze(sub)
     _add_gamma_sweep(sub)
     sub.add_parser("list", help="list registered models, attacks, attack suites, training methods, presets and datasets")
     return parser
@@ -310,6 +345,29 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_analyze(args: argparse.Namespace) -> int:
+    from nofrost.analysis import analyze
+    from nofrost.attacks._common import check_norm
+    from nofrost.data import parse_classes
+    from nofrost.distributed import resolve_device
+    from nofrost.epsilon import parse_eps
+
+    norm = check_norm(args.norm)
+    eps = parse_eps(args.eps or DEFAULT_EPS[norm], what="--eps", norm=norm)
+    name, _, root = args.data.partition(":")
+    summary = analyze(
+        args.models, args.out, data=name, data_root=root or None, split=args.split, n=args.n,
+        classes=parse_classes(args.classes) if args.classes is not None else None, metrics=args.metrics,
+        bn_stats=args.bn_stats, layer=args.layer, eps=eps, norm=norm, batch_size=args.batch_size,
+        device=resolve_device(args.device), seed=args.seed, progress=progress_enabled(args.quiet),
+    )  # fmt: skip
+    for title, table in summary.tables.items():
+        print(f"{title}:\n{table.text()}\n")
+    print(f"wrote {summary.out / 'analysis.md'} and {', '.join(p.name for p in summary.figures.values())} "
+          f"({summary.seconds:.0f} s)")
+    return 0
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     from nofrost import attacks, data, methods, models
     from nofrost.config import list_presets
@@ -342,6 +400,7 @@ COMMANDS = {
     "evaluate": _cmd_evaluate,
     "quickstart": _cmd_quickstart,
     "report": _cmd_report,
+    "analyze": _cmd_analyze,
     "gamma-sweep": _cmd_gamma_sweep,
     "list": _cmd_list,
 }

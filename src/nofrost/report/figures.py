@@ -12,7 +12,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 def accuracy_chart(labels: list[str], series: dict[str, list[float]], path: str | Path, title: str = "") -> Path:
     """Grouped bars: one group per label (model), one bar per series (clean, PGD-20, ...), in %."""
-    path = Path(path)
     width = 0.8 / max(len(series), 1)
     fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(labels), 3.6))
     for i, (name, values) in enumerate(series.items()):
@@ -25,7 +24,61 @@ def accuracy_chart(labels: list[str], series: dict[str, list[float]], path: str 
     ax.legend(frameon=False)
     if title:
         ax.set_title(title)
+    return _save(fig, path, dpi=120)
+
+
+def _save(fig, path: str | Path, dpi: int = 130) -> Path:
+    path = Path(path)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=dpi)
     plt.close(fig)
     return path
+
+
+def running_stats_scatter(entries: list[tuple[str, list[float], list[float]]], path: str | Path,
+                          title: str = "") -> Path:
+    """The NoFrost paper's Figure 1: one dot per channel at (running mean, running variance),
+    one colour per model; ``entries`` are ``(label, means, variances)``."""
+    fig, ax = plt.subplots(figsize=(4.8, 4.0))
+    for label, means, variances in entries:
+        ax.scatter(means, variances, s=10, alpha=0.7, label=label)
+    ax.set_xlabel("running mean")
+    ax.set_ylabel("running variance")
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False, fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return _save(fig, path)
+
+
+def depth_plot(lines: list[tuple[str, list[float], list[float]]], path: str | Path, ylabel: str,
+               title: str = "") -> Path:
+    """One line per model of a per-position value over relative depth; ``lines`` are
+    ``(label, depths in (0, 1], values)``."""
+    fig, ax = plt.subplots(figsize=(5.6, 3.6))
+    for label, depths, values in lines:
+        ax.plot(depths, values, marker="o", markersize=3, linewidth=1.2, label=label)
+    ax.set_xlabel("relative depth (position / positions)")
+    ax.set_ylabel(ylabel)
+    ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False, fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return _save(fig, path)
+
+
+def histograms(panels: list[tuple[str, dict[str, list[float]]]], path: str | Path, bins: int = 30) -> Path:
+    """The NoFrost paper's Figure 6: one panel per metric (``(panel title, {model: values})``),
+    one colour per model, shared bins within a panel."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
+    for ax, (title, series) in zip(axes[0], panels):
+        values = [v for vs in series.values() for v in vs]
+        low, high = (min(values), max(values)) if values else (0.0, 1.0)
+        edges = [low + (high - low) * i / bins for i in range(bins + 1)] if high > low else bins
+        for label, vs in series.items():
+            ax.hist(vs, bins=edges, alpha=0.5, label=label)
+        ax.set_title(title, fontsize=9)
+        ax.set_ylabel("examples")
+        ax.legend(frameon=False, fontsize=7)
+    return _save(fig, path)
