@@ -1,6 +1,7 @@
 """Command line: train → evaluate → report on real data, JSON contract, clear errors."""
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -66,6 +67,22 @@ def test_report_tabulates_runs(trained_run, tmp_path):
     text = out.read_text()
     assert "<table>" in text and "sat" in text and "cifar_resnet10" in text
     assert out.with_suffix(".png").stat().st_size > 1000
+
+
+
+def test_report_shows_model_properties_of_runs_evaluated_with_metrics(trained_run, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    argv = ["evaluate", str(run), "--data", "cifar10-mini", "--n", "24", "--attacks", "pgd:steps=2",
+            "--metrics", "margin,smoothness:steps=2", "--quiet"]
+    assert main(argv) == 0
+    assert "M(x) ↑" in capsys.readouterr().out
+    assert (run / "eval.json").is_file() and (run / "eval.npz").is_file()  # per-example values beside it
+    out = tmp_path / "report.md"
+    assert main(["report", str(run), "-o", str(out)]) == 0
+    text = out.read_text()
+    assert "## Model properties" in text and "| run | 24 |" in text and "PGD-2" in text
+    assert (tmp_path / "report_properties.png").read_bytes()[:4] == b"\x89PNG"
 
 
 TRAIN = ["train", "--preset", "quickstart", "--out", "OUT"]

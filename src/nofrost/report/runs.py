@@ -13,8 +13,8 @@ import yaml
 from nofrost.evaluate.result import EvaluationResult
 from nofrost.evaluate.suites import display_name
 from nofrost.files import BEST_DIR
-from nofrost.report.figures import accuracy_chart
-from nofrost.report.tables import Table, percent
+from nofrost.report.figures import accuracy_chart, histograms
+from nofrost.report.tables import Table, metrics_table, percent
 
 
 def load_run(run_dir: str | Path) -> dict[str, Any]:
@@ -91,11 +91,34 @@ def runs_report(run_dirs: list[str | Path], output: str | Path) -> Path:
             {"clean": [r["eval"].clean for r in evaluated], "worst-case": [r["eval"].worst_case for r in evaluated]},
             output.with_suffix(".png"),
         )
+    # The model properties (Table 5 layout, Figure 6 histograms) of the runs evaluated with metrics.
+    measured = [r for r in evaluated if r["eval"].metrics]
+    properties, histogram = None, None
+    if measured:
+        for r in measured:
+            r["eval"].model = Path(r["dir"]).name
+        properties = metrics_table([r["eval"] for r in measured])
+        with_values = [r["eval"] for r in measured if r["eval"].per_example is not None]
+        labels = [m for m in with_values[0].metrics] if with_values else []
+        if labels:
+            histogram = histograms(
+                [(label, {e.model: e.per_example.metrics[label].tolist() for e in with_values
+                          if label in e.per_example.metrics}) for label in labels],
+                output.with_name(output.stem + "_properties.png"),
+            )
     if output.suffix.lower() in (".html", ".htm"):
         image = f'<img src="{html.escape(chart.name)}">' if chart else ""
+        extra = ""
+        if properties is not None:
+            extra = "<h2>Model properties</h2>" + properties.html()
+            extra += f'<img src="{html.escape(histogram.name)}">' if histogram else ""
         output.write_text(f"<!doctype html><meta charset=utf-8><title>nofrost report</title>"
-                          f"<h1>nofrost report</h1>{table.html()}{image}\n")
+                          f"<h1>nofrost report</h1>{table.html()}{image}{extra}\n")
     else:
         image = f"\n\n![accuracy]({chart.name})" if chart else ""
-        output.write_text(f"# nofrost report\n\nAccuracies in %.\n\n{table.markdown()}{image}\n")
+        extra = ""
+        if properties is not None:
+            extra = f"\n\n## Model properties (means; Table 5 layout)\n\n{properties.markdown()}"
+            extra += f"\n\n![histograms]({histogram.name})" if histogram else ""
+        output.write_text(f"# nofrost report\n\nAccuracies in %.\n\n{table.markdown()}{image}{extra}\n")
     return output
