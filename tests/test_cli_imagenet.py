@@ -39,3 +39,30 @@ def test_evaluate_official_nf_resnet_checkpoint(imagenet_val, tmp_path, capsys):
     result = json.loads(out.read_text())
     assert result["dataset"] == "imagenet" and result["n"] == 8
     assert 0 <= result["attacks"]["pgd:steps=1"] <= result["clean"] <= 1
+
+
+def test_metrics_and_bn_statistics_of_imagenet_models(imagenet_val, tmp_path, capsys):
+    """The model properties and the BN statistics run on timm ImageNet models (BN ResNet26 and
+    NF-ResNet26, as in the paper's Table 5 and Figure 1), on real photos in the val layout."""
+    checkpoints = []
+    for name in ("resnet26", "nf_resnet26"):
+        torch.manual_seed(0)
+        net = timm.create_model(name, pretrained=False, num_classes=1000)
+        checkpoints.append(tmp_path / f"{name}.pth")
+        torch.save(net.state_dict(), checkpoints[-1])
+    out = tmp_path / "e.json"
+    code = main(["evaluate", str(checkpoints[1]), "--data", f"imagenet:{imagenet_val}", "--split", "val",
+                 "--attacks", "clean", "--metrics", "margin,thickness:steps=1:points=4,smoothness:steps=1",
+                 "--n", "4", "--batch-size", "4", "--device", "cpu", "--json", str(out), "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    result = json.loads(out.read_text())
+    assert set(result["metrics"]) == {"margin", "thickness:steps=1:points=4", "smoothness:steps=1"}
+    assert out.with_suffix(".npz").is_file()
+    code = main(["analyze", *map(str, checkpoints), "--data", f"imagenet:{imagenet_val}", "--split", "val",
+                 "--n", "4", "--batch-size", "4", "--bn-stats", "--layer", "15", "--out", str(tmp_path / "a"),
+                 "--device", "cpu", "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    stats = json.loads((tmp_path / "a" / "bn_stats.json").read_text())
+    assert [s["kind"] for s in stats] == ["bn", "nf"]
+    assert len(stats[1]["layers"]) == 8  # nf_resnet26: one position per block, 2+2+2+2 blocks
+    assert (tmp_path / "a" / "bn_running_stats.png").is_file()

@@ -139,13 +139,18 @@ def _panel_title(label: str) -> str:
 
 
 def stats_table(stats: list[NormStats]) -> Table:
-    """One row per model and position: channels, mean over channels of each statistic, distance."""
-    table = Table(["model", "position", "channels", "clean mean", "adv mean", "clean var", "adv var", "distance"])
+    """One row per model and position: channels, the mean over channels of each statistic (the
+    running ones where the position is a BN layer) and the clean-vs-adversarial distance."""
+    table = Table(["model", "position", "channels", "clean mean", "adv mean", "running mean", "clean var",
+                   "adv var", "running var", "distance"])
+    def mean(value):
+        return "-" if value is None else f"{float(value.mean()):.4f}"
+
     for s in stats:
         for layer in s.layers:
-            table.add(s.model, layer.name, layer.channels, f"{float(layer.clean_mean.mean()):.4f}",
-                      f"{float(layer.adv_mean.mean()):.4f}", f"{float(layer.clean_var.mean()):.4f}",
-                      f"{float(layer.adv_var.mean()):.4f}", f"{layer.distance:.4g}")
+            table.add(s.model, layer.name, layer.channels, mean(layer.clean_mean), mean(layer.adv_mean),
+                      mean(layer.running_mean), mean(layer.clean_var), mean(layer.adv_var), mean(layer.running_var),
+                      f"{layer.distance:.4g}")
     return table
 
 
