@@ -58,19 +58,24 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         runs[precision] = evaluate(model, dataset, attacks=attacks, n=args.n, batch_size=args.batch_size,
                                    device=device, seed=0, precision=precision, progress=False)
-        runs[precision]["seconds"] = time.perf_counter() - started
+        runs[precision].seconds = time.perf_counter() - started
     fp32, bf16 = runs["fp32"], runs["bf16"]
-    table = Table(["attack", "fp32 robust %", "bf16 robust %", "bf16 − fp32 (pp)", "± 1 SE (pp)"])
-    for key in [*fp32["attacks"], "worst_case"]:
-        a = fp32["attacks"].get(key, fp32["worst_case"])
-        b = bf16["attacks"].get(key, bf16["worst_case"])
-        se = 100 * math.sqrt(a * (1 - a) / fp32["n"])
-        table.add(key, percent(a), percent(b), f"{100 * (b - a):+.1f}", f"{se:.1f}")
+    table = Table(["attack", "fp32 robust %", "bf16 robust %", "bf16 − fp32 (pp)", "± 1 SE (pp)", "differ"])
+    rows = [(label, fp32.per_example.robust[label], bf16.per_example.robust[label]) for label in fp32.attacks]
+    worst = (fp32.per_example.clean.clone(), bf16.per_example.clean.clone())
+    for _, a, b in rows:
+        worst[0].logical_and_(a)
+        worst[1].logical_and_(b)
+    for label, a, b in [*rows, ("worst_case", *worst)]:
+        a_acc, b_acc = float(a.float().mean()), float(b.float().mean())
+        se = 100 * math.sqrt(a_acc * (1 - a_acc) / fp32.n)
+        table.add(label, percent(a_acc), percent(b_acc), f"{100 * (b_acc - a_acc):+.1f}", f"{se:.1f}",
+                  int((a != b).sum()))
     card = device_name(device)
     header = (
-        f"{args.model} on {fp32['n']} {args.data} test images, eps 8/255, clean {percent(fp32['clean'])}%. "
-        f"Device: {card}; torch {torch.__version__}. Time: fp32 {fp32['seconds']:.1f} s, bf16 {bf16['seconds']:.1f} s "
-        f"(including the audit).\n\n"
+        f"{args.model} on {fp32.n} {args.data} test images, eps 8/255, clean {percent(fp32.clean)}%. "
+        f"Device: {card}; torch {torch.__version__}. Time: fp32 {fp32.seconds:.1f} s, bf16 {bf16.seconds:.1f} s "
+        f"(including the audit). \"differ\": examples robust in one precision and not the other.\n\n"
     )
     publish(header + table.markdown(), args.out)
     return 0

@@ -165,8 +165,8 @@ def main(argv: list[str] | None = None) -> int:
                 e = evaluate(m, test_set, attacks=["pgd"], eps=config.attack.eps, n=args.eval_n, batch_size=250,
                              seed=args.seed, model_name=name)
                 evals["-" if gamma is None else f"{gamma:g}"] = {
-                    "clean": e["clean"], "pgd": e["attacks"]["pgd"], "n": e["n"],
-                    "audit_failed": [a["check"] for a in e["audit"] if not a["passed"]],
+                    "clean": e.clean, "pgd": e.attacks["pgd"].accuracy, "n": e.n,
+                    "audit_failed": [check.check for check in e.failed_checks],
                 }
             record = {"name": name, "label": label, "norm": norm, "train_seconds": result.seconds, "evals": evals,
                       "config": config.to_dict()}

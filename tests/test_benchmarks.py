@@ -52,3 +52,11 @@ def test_eval_throughput_times_each_of_our_attacks_through_the_callback(tmp_path
     (result,) = json.loads(out.read_text())["results"]
     per_attack = result["ours"]["seconds_per_attack_last_repeat"]
     assert set(per_attack) == {"apgd-ce", "apgd-t", "fab-t", "square"} and all(s >= 0 for s in per_attack.values())
+
+
+def test_attack_precision_compares_bf16_with_fp32_per_attack(tmp_path):
+    out = tmp_path / "precision.md"
+    load("attack_precision").main(["--n", "20", "--attacks", "pgd:steps=2,square:queries=10", "--threads", "1",
+                                   "--out", str(out)])
+    text = out.read_text()
+    assert "| pgd:steps=2 |" in text and "| square:queries=10 |" in text and "| worst_case |" in text
