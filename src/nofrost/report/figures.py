@@ -35,6 +35,15 @@ def _save(fig, path: str | Path, dpi: int = 130) -> Path:
     return path
 
 
+def _decorate(ax, xlabel: str, ylabel: str, title: str) -> None:
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False, fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=9)
+
+
 def running_stats_scatter(entries: list[tuple[str, list[float], list[float]]], path: str | Path,
                           title: str = "") -> Path:
     """The NoFrost paper's Figure 1: one dot per channel at (running mean, running variance),
@@ -42,12 +51,7 @@ def running_stats_scatter(entries: list[tuple[str, list[float], list[float]]], p
     fig, ax = plt.subplots(figsize=(4.8, 4.0))
     for label, means, variances in entries:
         ax.scatter(means, variances, s=10, alpha=0.7, label=label)
-    ax.set_xlabel("running mean")
-    ax.set_ylabel("running variance")
-    ax.grid(alpha=0.3)
-    ax.legend(frameon=False, fontsize=8)
-    if title:
-        ax.set_title(title, fontsize=9)
+    _decorate(ax, "running mean", "running variance", title)
     return _save(fig, path)
 
 
@@ -58,13 +62,8 @@ def depth_plot(lines: list[tuple[str, list[float], list[float]]], path: str | Pa
     fig, ax = plt.subplots(figsize=(5.6, 3.6))
     for label, depths, values in lines:
         ax.plot(depths, values, marker="o", markersize=3, linewidth=1.2, label=label)
-    ax.set_xlabel("relative depth (position / positions)")
-    ax.set_ylabel(ylabel)
     ax.set_yscale("log")
-    ax.grid(alpha=0.3)
-    ax.legend(frameon=False, fontsize=8)
-    if title:
-        ax.set_title(title, fontsize=9)
+    _decorate(ax, "relative depth (position / positions)", ylabel, title)
     return _save(fig, path)
 
 
