@@ -84,7 +84,8 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--eps", default=None,
                    help="radius of the ε-ball: under linf a fraction of the pixel range (default 8/255), "
                    "under l2 the Euclidean length of the perturbation of [0, 1] images (default 0.5, "
-                   "RobustBench's CIFAR-10 ℓ2 radius)")
+                   "RobustBench's CIFAR-10 ℓ2 radius); a comma-separated list (8/255,12/255,16/255) "
+                   "evaluates at each and writes an ε curve (JSON and PNG; the paper's Figure 7)")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--seed", type=int, default=0)
@@ -254,6 +255,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from nofrost.data import load_dataset, parse_classes
     from nofrost.epsilon import parse_eps
     from nofrost.evaluate import evaluate
+    from nofrost.evaluate.eps_curve import eps_curve
     from nofrost.models import load_model
     from nofrost.distributed import resolve_device
     from nofrost.models.norms import has_routed_layers
@@ -261,7 +263,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from nofrost.attacks._common import check_norm
 
     norm = check_norm(args.norm)
-    eps = parse_eps(args.eps or DEFAULT_EPS[norm], what="--eps", norm=norm)
+    eps = [parse_eps(text, what="--eps", norm=norm) for text in (args.eps or DEFAULT_EPS[norm]).split(",")]
     name, _, root = args.data.partition(":")
     device = resolve_device(args.device)
     model = load_model(args.model, device=device)
@@ -270,19 +272,54 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
               "route, the adversarial BNs (BN_a, γ = 1); "
               "`nofrost gamma-sweep` evaluates other operating points", file=sys.stderr)
     dataset = load_dataset(name, args.split, root or None)
-    result = evaluate(
-        model, dataset, attacks=args.attacks, eps=eps, norm=norm, n=args.n, batch_size=args.batch_size,
-        device=device, seed=args.seed, precision="bf16" if args.bf16 else "fp32", metrics=args.metrics,
+    options = dict(
+        attacks=args.attacks, norm=norm, n=args.n, batch_size=args.batch_size, device=device, seed=args.seed,
+        precision="bf16" if args.bf16 else "fp32", metrics=args.metrics,
         classes=parse_classes(args.classes) if args.classes is not None else None,
-        progress=progress_enabled(args.quiet),
-        model_name=str(args.model), dataset_name=name, split=args.split,
-    )
-    _print_evaluation(result)
-    target = Path(args.json) if args.json else (Path(args.model) / "eval.json" if Path(args.model).is_dir() else None)
+        progress=progress_enabled(args.quiet), model_name=str(args.model), dataset_name=name, split=args.split,
+    )  # fmt: skip
+    run_dir = Path(args.model).is_dir()
+    if len(eps) == 1:
+        result = evaluate(model, dataset, eps=eps[0], **options)
+        _print_evaluation(result)
+        target = Path(args.json) if args.json else (Path(args.model) / "eval.json" if run_dir else None)
+    else:
+        result = eps_curve(model, dataset, eps, **options)
+        _print_eps_curve(result)
+        target = Path(args.json) if args.json else (Path(args.model) / "eps_curve.json" if run_dir else None)
     if target is not None:
         result.save(target)
         print(f"wrote {target}")
+        if len(eps) > 1:
+            print(f"wrote {_eps_curve_figure(result, target.with_suffix('.png'))}")
     return 0
+
+
+def _print_eps_curve(curve) -> None:
+    from nofrost.report.tables import audit_lines, eps_curve_table
+
+    first = curve.results[0]
+    print(f"{first.dataset} {first.split}, n={first.n}, {'ℓ2' if first.norm == 'l2' else 'ℓ∞'}; "
+          f"robust accuracy in % as ε grows")
+    print(eps_curve_table(curve).text())
+    failed = [(r, line) for r in curve.results for line in audit_lines(r) if line.startswith("WARN")]
+    print("\naudit: " + ("every check passed at every ε" if not failed else ""))
+    for r, line in failed:
+        print(f"  ε = {r.eps:.4g}: {line}")
+
+
+def _eps_curve_figure(curve, path: Path) -> Path:
+    from nofrost.report.figures import curves
+    from nofrost.report.tables import eps_label
+
+    norm = curve.results[0].norm
+    linf = norm == "linf"
+    series = {curve.results[0].attacks[label].display: curve.curve(label) for label in curve.labels}
+    series["worst-case"] = curve.curve("worst-case")
+    return curves([255 * e if linf else e for e in curve.eps], series, path,
+                  xlabel="ε (/255)" if linf else "ε (ℓ2)", ylabel="robust accuracy (%)",
+                  title=f"{curve.results[0].model}: {', '.join(eps_label(e, norm) for e in curve.eps)}",
+                  dashed=["worst-case"])
 
 
 def _print_evaluation(result) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 import matplotlib
 
@@ -80,4 +81,16 @@ def histograms(panels: list[tuple[str, dict[str, list[float]]]], path: str | Pat
         ax.set_title(title, fontsize=9)
         ax.set_ylabel("examples")
         ax.legend(frameon=False, fontsize=7)
+    return _save(fig, path)
+
+
+def curves(xs: list[float], series: dict[str, list[float]], path: str | Path, xlabel: str, ylabel: str,
+           title: str = "", dashed: Sequence[str] = ()) -> Path:
+    """One line per series over ``xs`` (values in [0, 1], drawn in %); the ``dashed`` ones dashed
+    (e.g. the worst case next to the attacks of Figure 7's ε curves)."""
+    fig, ax = plt.subplots(figsize=(5.2, 3.8))
+    for name, values in series.items():
+        ax.plot(xs, [100 * v for v in values], marker="o", markersize=4, linewidth=1.3, label=name,
+                linestyle="--" if name in dashed else "-")
+    _decorate(ax, xlabel, ylabel, title)
     return _save(fig, path)

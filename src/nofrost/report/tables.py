@@ -101,6 +101,25 @@ def metrics_table(results: list[EvaluationResult]) -> Table:
     return table
 
 
+def eps_label(eps: float, norm: str) -> str:
+    """``"8/255"`` for an ℓ∞ ε on the 1/255 grid, else the number (``"0.5"``)."""
+    scaled = 255 * eps
+    if norm == "linf" and abs(scaled - round(scaled)) < 1e-6:
+        return f"{round(scaled)}/255"
+    return f"{eps:.4g}"
+
+
+def eps_curve_table(curve) -> Table:
+    """Robust accuracy (%) per attack (rows, display names) and ε (columns), Figure 7's numbers."""
+    norm = curve.results[0].norm
+    table = Table(["attack", *(f"ε = {eps_label(e, norm)}" for e in curve.eps)])
+    table.add("clean", *(percent(r.clean) for r in curve.results))
+    for label in curve.labels:
+        table.add(curve.results[0].attacks[label].display, *(percent(v) for v in curve.curve(label)))
+    table.add("worst-case", *(percent(r.worst_case) for r in curve.results))
+    return table
+
+
 def threat_model(result: EvaluationResult) -> str:
     """``"ℓ∞ ε = 8/255 (0.03137)"`` or ``"ℓ2 ε = 0.5"``: the result's threat model in words."""
     eps = float(result.eps)
