@@ -20,6 +20,7 @@ EPILOG = """examples:
   nofrost evaluate runs/nf --data cifar10-mini --norm l2 --eps 0.5 --attacks autoattack:version=fast
   nofrost evaluate runs/nf --data cifar10-mini --attacks clean --metrics margin,thickness,smoothness
   nofrost analyze runs/sat runs/nf --metrics margin,thickness,smoothness --bn-stats --out analysis
+  nofrost sweep --preset quickstart --grid method.lam=0,0.5,1 --seeds 0,1,2 --out sweeps/lam
   nofrost report runs/nf runs/bn -o report.html
   nofrost gamma-sweep runs/mbnat --data cifar10-mini --nofrost runs/nf   # MBNAT trade-off curve
   nofrost list                                         # models, attacks, methods, presets, datasets
@@ -175,6 +176,30 @@ def _add_analyze(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+def _add_sweep(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "sweep",
+        help="train and evaluate a grid of settings over seeds; mean ± std and the trade-off curve",
+        description="Train one run per grid setting and seed into OUT/<setting>/seed<k>, one after another, each "
+        "evaluated as `nofrost train` does; then aggregate mean ± std over seeds per setting (the paper's Table 4) "
+        "and draw the accuracy-robustness trade-off along the swept values (Figures 2 and 5). Re-running the same "
+        "command skips finished runs and resumes interrupted ones. --print-commands prints each run's torchrun "
+        "command instead of running it.",
+    )
+    p.add_argument("--preset", help="preset name (see `nofrost list`)")
+    p.add_argument("--config", help="YAML file laid over the preset")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="an override for every run of the sweep")
+    p.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
+                   help="a swept key and its values, e.g. method.lam=0,0.25,0.5,0.75,1 (repeat for a grid)")
+    p.add_argument("--seeds", default="0", help="comma-separated seeds, e.g. 0,1,2 (default: 0)")
+    p.add_argument("--out", required=True, help="sweep folder: runs, sweep.json, sweep.md and the trade-off plot")
+    p.add_argument("--print-commands", action="store_true",
+                   help="print the torchrun command of every run (for a cluster) and exit")
+    p.add_argument("--nproc", type=int, default=1, help="--nproc_per_node in the printed commands (default: 1)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nofrost",
@@ -191,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_evaluate(sub)
     _add_report(sub)
     _add_analyze(sub)
+    _add_sweep(sub)
     _add_gamma_sweep(sub)
     sub.add_parser("list", help="list registered models, attacks, attack suites, training methods, presets and datasets")
     return parser
@@ -405,6 +431,35 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from nofrost.report.tables import sweep_table
+    from nofrost.report.tradeoff import tradeoff_plot
+    from nofrost.sweep import parse_grid, parse_seeds, plan_sweep, run_sweep, sweep_commands, tradeoff_points
+
+    if not args.preset and not args.config:
+        raise ValueError("give --preset NAME or --config FILE (see `nofrost list` for presets)")
+    grid, seeds = parse_grid(args.grid), parse_seeds(args.seeds)
+    planned = plan_sweep(grid, seeds, preset=args.preset, config_file=args.config, overrides=args.overrides)
+    if args.print_commands:
+        if args.nproc < 1:
+            raise ValueError(f"--nproc must be at least 1, got {args.nproc}")
+        print("\n".join(sweep_commands(planned, args.out, preset=args.preset, config_file=args.config,
+                                       overrides=args.overrides, nproc=args.nproc)))
+        return 0
+    sweep = run_sweep(planned, args.out, grid, seeds, quiet=args.quiet)
+    out = Path(args.out)
+    table = sweep_table(sweep)
+    print(table.text())
+    figure = None
+    if sweep.labels and len(sweep.settings) > 1:
+        figure = tradeoff_plot(tradeoff_points(sweep), out / "tradeoff.png", attacks=[*sweep.labels, "worst-case"],
+                               title=f"mean over seeds {', '.join(map(str, seeds))}")
+    (out / "sweep.md").write_text(f"# nofrost sweep\n\nAccuracies in %, mean ± std over seeds.\n\n{table.markdown()}\n"
+                                  + (f"\n![trade-off]({figure.name})\n" if figure else ""))
+    print(f"wrote {out / 'sweep.json'}, {out / 'sweep.md'}" + (f" and {figure}" if figure else ""))
+    return 0
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     from nofrost import attacks, data, methods, models
     from nofrost.config import list_presets
@@ -438,6 +493,7 @@ COMMANDS = {
     "quickstart": _cmd_quickstart,
     "report": _cmd_report,
     "analyze": _cmd_analyze,
+    "sweep": _cmd_sweep,
     "gamma-sweep": _cmd_gamma_sweep,
     "list": _cmd_list,
 }

@@ -101,6 +101,21 @@ def metrics_table(results: list[EvaluationResult]) -> Table:
     return table
 
 
+def sweep_table(sweep) -> Table:
+    """The paper's Table 4 layout: one row per setting, accuracies (%) as mean ± std over seeds."""
+    labels = sweep.labels
+    first = sweep.runs[0].result.attacks if sweep.runs else {}
+    table = Table(["setting", "seeds", "clean", *(first[label].display for label in labels), "worst-case"])
+    def cell(setting, what: str) -> str:
+        mean, std = sweep.aggregate(setting, what)
+        return f"{100 * mean:.2f} ± {100 * std:.2f}"
+
+    for setting in sweep.settings:
+        table.add(",".join(f"{k}={v}" for k, v in setting) or "base", len(sweep.results_for(setting)),
+                  cell(setting, "clean"), *(cell(setting, label) for label in labels), cell(setting, "worst-case"))
+    return table
+
+
 def eps_label(eps: float, norm: str) -> str:
     """``"8/255"`` for an ℓ∞ ε on the 1/255 grid, else the number (``"0.5"``)."""
     scaled = 255 * eps

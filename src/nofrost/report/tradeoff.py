@@ -26,6 +26,11 @@ def _robust(entry: Mapping[str, Any], attack: str) -> float:
     return entry["attacks"][attack]
 
 
+def _point_label(point: Mapping[str, Any]) -> str:
+    """A point's tag on the curve: its ``label`` (a sweep's setting) or its γ (a γ sweep)."""
+    return str(point["label"]) if "label" in point else f"γ={point['gamma']:g}"
+
+
 def tradeoff_plot(
     result: Mapping[str, Any] | Sequence[Mapping[str, Any]],
     path: str | Path,
@@ -69,7 +74,7 @@ def tradeoff_plot(
             ys = [100 * _robust(pt, attack) for pt in r["points"]]
             (line,) = ax.plot(xs, ys, marker="o", markersize=4, linewidth=1.2, label=r.get("label", "MBNAT"))
             for pt, x, y in zip(r["points"], xs, ys):
-                ax.annotate(f"γ={pt['gamma']:g}", (x, y), textcoords="offset points", xytext=(4, 3),
+                ax.annotate(_point_label(pt), (x, y), textcoords="offset points", xytext=(4, 3),
                             fontsize=6.5, color=line.get_color())
         seen = set()
         for r in results:

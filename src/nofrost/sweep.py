@@ -1,0 +1,226 @@
+"""Sweeps: train and evaluate a grid of config settings over seeds, then aggregate.
+
+``nofrost sweep --preset cifar10-sat --grid method.lam=0,0.25,0.5,0.75,1 --seeds 0,1,2 --out DIR``
+trains one run per (setting, seed) into ``DIR/<setting>/seed<k>``, one after another, each
+evaluated with its config's eval section (as ``nofrost train`` does). A finished run (its
+``eval.json`` written) is skipped, an interrupted one (a ``checkpoint.pt`` but no result)
+resumed, so re-running the same command continues the sweep. ``--print-commands`` prints the
+``torchrun`` command of every run instead, for a cluster.
+
+The aggregate (:class:`SweepResult`) is the mean ± standard deviation over seeds of each
+accuracy per setting (the paper's Table 4 is the spread over three seeds), and the
+accuracy–robustness trade-off along the swept values (the paper's Figures 2 and 5).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import shlex
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from nofrost.config import Config, load_config
+from nofrost.evaluate.result import EvaluationResult
+from nofrost.files import atomic_write_text
+
+__all__ = ["SweepPoint", "SweepResult", "parse_grid", "plan_sweep", "run_sweep", "sweep_commands"]
+
+RESULT_FILE = "sweep.json"
+
+
+def parse_grid(items: Sequence[str]) -> dict[str, list[str]]:
+    """``["method.lam=0,0.5,1"]`` → ``{"method.lam": ["0", "0.5", "1"]}`` (values as written)."""
+    grid: dict[str, list[str]] = {}
+    for item in items:
+        key, sep, values = item.partition("=")
+        key = key.strip()
+        if not sep or not key or "." not in key:
+            raise ValueError(f"--grid {item!r}: expected section.key=value1,value2,..., e.g. method.lam=0,0.5,1")
+        if key in grid:
+            raise ValueError(f"--grid {key} is given twice; list all its values in one --grid")
+        listed = [v.strip() for v in values.split(",")]
+        if any(not v for v in listed) or len(set(listed)) < len(listed):
+            raise ValueError(f"--grid {item!r}: give distinct, non-empty values separated by commas")
+        grid[key] = listed
+    return grid
+
+
+def parse_seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(s) for s in str(text).split(",")]
+    except ValueError:
+        raise ValueError(f"--seeds {text!r}: expected integers separated by commas, e.g. 0,1,2") from None
+    if len(set(seeds)) < len(seeds) or any(s < 0 for s in seeds):
+        raise ValueError(f"--seeds {text!r}: give distinct non-negative integers")
+    return seeds
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """One grid setting (``(key, value)`` pairs as written) and one seed."""
+
+    setting: tuple[tuple[str, str], ...]
+    seed: int
+
+    @property
+    def label(self) -> str:
+        return ",".join(f"{k}={v}" for k, v in self.setting) or "base"
+
+    @property
+    def overrides(self) -> list[str]:
+        return [f"{k}={v}" for k, v in self.setting] + [f"runtime.seed={self.seed}"]
+
+    def run_dir(self, out: Path) -> Path:
+        return out / self.label / f"seed{self.seed}"
+
+
+def plan_sweep(
+    grid: dict[str, list[str]], seeds: Sequence[int], *, preset: str | None = None,
+    config_file: str | Path | None = None, overrides: Sequence[str] = (),
+) -> list[tuple[SweepPoint, Config]]:
+    """Every (setting, seed) with its config, validated up front (a bad value fails before any
+    run starts). Settings vary slowest in the order the grid keys were given; seeds fastest."""
+    if "runtime.seed" in grid:
+        raise ValueError("sweep seeds with --seeds, not --grid runtime.seed=...")
+    points = [SweepPoint(tuple(zip(grid, values)), seed)
+              for values in itertools.product(*grid.values()) for seed in seeds]  # fmt: skip
+    if not points:
+        raise ValueError("the sweep is empty: give at least one seed")
+    return [(p, load_config(preset, config_file, [*overrides, *p.overrides])) for p in points]
+
+
+def sweep_commands(planned: list[tuple[SweepPoint, Config]], out: str | Path, *, preset: str | None,
+                   config_file: str | Path | None, overrides: Sequence[str], nproc: int = 1) -> list[str]:
+    """The ``torchrun`` command line of each run (``--resume auto``: safe to re-send)."""
+    base = ["torchrun", f"--nproc_per_node={nproc}", "-m", "nofrost", "train"]
+    if preset:
+        base += ["--preset", preset]
+    if config_file:
+        base += ["--config", str(config_file)]
+    commands = []
+    for point, _ in planned:
+        sets = [a for o in [*overrides, *point.overrides] for a in ("--set", o)]
+        argv = [*base, *sets, "--out", str(point.run_dir(Path(out))), "--resume", "auto"]
+        commands.append(shlex.join(argv))
+    return commands
+
+
+@dataclass
+class SweepRun:
+    point: SweepPoint
+    result: EvaluationResult
+    train_seconds: float
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+@dataclass
+class SweepResult:
+    """The runs of a sweep, and their aggregate over seeds per setting."""
+
+    grid: dict[str, list[str]]
+    seeds: list[int]
+    runs: list[SweepRun] = field(default_factory=list)
+
+    @property
+    def settings(self) -> list[tuple[tuple[str, str], ...]]:
+        seen: list[tuple[tuple[str, str], ...]] = []
+        for run in self.runs:
+            if run.point.setting not in seen:
+                seen.append(run.point.setting)
+        return seen
+
+    @property
+    def labels(self) -> list[str]:
+        """Attack labels, in the order of the first run."""
+        return list(self.runs[0].result.attacks) if self.runs else []
+
+    def results_for(self, setting: tuple[tuple[str, str], ...]) -> list[EvaluationResult]:
+        return [run.result for run in self.runs if run.point.setting == setting]
+
+    def aggregate(self, setting: tuple[tuple[str, str], ...], what: str) -> tuple[float, float]:
+        """Mean and sample standard deviation over seeds of ``"clean"``, ``"worst-case"`` or an
+        attack label at one setting."""
+        results = self.results_for(setting)
+        if what == "clean":
+            return _mean_std([r.clean for r in results])
+        if what == "worst-case":
+            return _mean_std([r.worst_case for r in results])
+        return _mean_std([r.attacks[what].accuracy for r in results])
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": "sweep", "grid": self.grid, "seeds": self.seeds,
+            "runs": [{"setting": dict(r.point.setting), "seed": r.point.seed, "train_seconds": r.train_seconds,
+                      "result": r.result.to_json()} for r in self.runs],
+        }  # fmt: skip
+
+    @classmethod
+    def from_json(cls, data: Any) -> SweepResult:
+        if not isinstance(data, dict) or data.get("kind") != "sweep":
+            raise ValueError("not a nofrost sweep result (expected {'kind': 'sweep', ...})")
+        runs = [SweepRun(SweepPoint(tuple((k, str(v)) for k, v in r["setting"].items()), int(r["seed"])),
+                         EvaluationResult.from_json(r["result"]), float(r.get("train_seconds", math.nan)))
+                for r in data.get("runs", [])]  # fmt: skip
+        return cls({k: [str(v) for v in vs] for k, vs in data["grid"].items()}, [int(s) for s in data["seeds"]], runs)
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        atomic_write_text(path, json.dumps(self.to_json(), indent=2) + "\n")
+        return path
+
+
+def run_sweep(
+    planned: list[tuple[SweepPoint, Config]], out: str | Path, grid: dict[str, list[str]], seeds: Sequence[int],
+    *, quiet: bool = False,
+) -> SweepResult:
+    """Train and evaluate every planned run in turn (skipping finished ones, resuming
+    interrupted ones); write ``out/sweep.json`` after each run and return the aggregate."""
+    from nofrost.console import progress_enabled
+    from nofrost.train import train
+    from nofrost.workflows import evaluate_run
+
+    out = Path(out)
+    sweep = SweepResult(dict(grid), list(seeds))
+    for index, (point, config) in enumerate(planned, start=1):
+        run = point.run_dir(out)
+        done = (run / "eval.json").is_file() and (run / "model.json").is_file()
+        if not quiet:
+            state = "done, skipped" if done else ("resuming" if (run / "checkpoint.pt").exists() else "training")
+            print(f"== [{index}/{len(planned)}] {point.label}, seed {point.seed}: {state} -> {run}", flush=True)
+        if done:
+            result, seconds = EvaluationResult.load(run / "eval.json"), _train_seconds(run)
+        else:
+            trained = train(config, run, resume=(run / "checkpoint.pt").exists(), quiet=quiet)
+            result, seconds = evaluate_run(run, config, progress=progress_enabled(quiet)), trained.seconds
+        sweep.runs.append(SweepRun(point, result, seconds))
+        sweep.save(out / RESULT_FILE)
+    return sweep
+
+
+def _train_seconds(run: Path) -> float:
+    """Training time of a finished run, from its per-epoch metrics."""
+    path = run / "metrics.jsonl"
+    if not path.is_file():
+        return math.nan
+    return sum(json.loads(line).get("seconds", 0.0) for line in path.read_text().splitlines() if line.strip())
+
+
+def tradeoff_points(sweep: SweepResult) -> dict[str, Any]:
+    """The sweep as one curve for :func:`nofrost.report.tradeoff.tradeoff_plot`: a point per
+    setting at its mean clean and robust accuracies, tagged by the swept values."""
+    points = []
+    for setting in sweep.settings:
+        points.append({
+            "label": ",".join(v for _, v in setting) or "base",
+            "clean": sweep.aggregate(setting, "clean")[0],
+            "attacks": {label: sweep.aggregate(setting, label)[0] for label in sweep.labels},
+            "worst_case": sweep.aggregate(setting, "worst-case")[0],
+        })  # fmt: skip
+    return {"label": ", ".join(sweep.grid) or "sweep", "attacks": sweep.labels, "points": points}
