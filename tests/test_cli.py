@@ -180,8 +180,17 @@ def test_console_entry_points():
         assert "quickstart" in done.stdout and "evaluate" in done.stdout
     listing = subprocess.run([sys.executable, "-m", "nofrost", "list"], capture_output=True, text=True, check=True).stdout
     assert "nf_resnet50" in listing and "pgd" in listing and "sat" in listing and "cifar10-mini" in listing
-    lines = {line.split()[0]: line.split(maxsplit=2)[1:] for line in listing.splitlines() if line.startswith("  ")}
-    assert lines["pgd"] == ["white-box", "linf, l2"] and lines["rays"] == ["black-box", "linf"]
+    lines = {line.split()[0]: line.split()[1:] for line in listing.splitlines() if line.startswith("  ")}
+    assert lines["pgd"] == ["white-box", "linf,", "l2", "bf16"] and lines["rays"] == ["black-box", "linf", "fp32"]
+    assert lines["square"][-1] == "fp32" and lines["margin"][:2] == ["Decision", "margin"]
+
+
+def test_a_closed_pipe_ends_the_output_quietly():
+    """`nofrost list | head -1`: the reader is gone before nofrost writes; no traceback."""
+    child = subprocess.Popen([sys.executable, "-m", "nofrost", "list"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    child.stdout.close()
+    err = child.stderr.read().decode()
+    assert child.wait() == 0 and "Traceback" not in err, err
 
 
 def test_resume_auto_starts_fresh_continues_after_a_crash_and_refuses_another_config(tiny_overrides, tmp_path,

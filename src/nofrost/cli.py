@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -90,7 +91,10 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--bf16", action="store_true", help="run attacks under bf16 autocast (CUDA); fp32 by default")
+    p.add_argument("--bf16", action="store_true",
+                   help="bf16 passes (autocast; CUDA, or CPUs with bf16 units) for the attacks that keep their "
+                   "strength in bf16 (PGD, APGD, ...); FAB-T, Square and RayS stay fp32, and every verdict is fp32; "
+                   "`nofrost list` marks which")
     p.add_argument("--json", help="write the result here (default: MODEL/eval.json when MODEL is a run directory)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -466,10 +470,10 @@ def _cmd_list(args: argparse.Namespace) -> int:
     from nofrost.evaluate import list_suites
     from nofrost.evaluate.metrics import list_metrics, metric_info
 
-    print("attacks (kind; threat models):")
+    print("attacks (kind; threat models; precision under --bf16):")
     for name in attacks.list_attacks():
         info = attacks.attack_info(name)
-        print(f"  {name:<12} {info.kind:<10} {', '.join(info.norms)}")
+        print(f"  {name:<12} {info.kind:<10} {', '.join(info.norms):<10} {info.precision('bf16')}")
     print("metrics (evaluate --metrics):")
     for name in list_metrics():
         print(f"  {name:<12} {metric_info(name).summary}")
@@ -508,6 +512,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted; finished epochs are kept in the run directory (continue with --resume)", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`nofrost list | head`): stop quietly, as other command-line tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, TrainingDiverged) as err:
         # Errors raised by the library already say what went wrong and what to do.
         if args.debug:

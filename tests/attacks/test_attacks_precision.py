@@ -47,3 +47,29 @@ def test_bf16_search_keeps_fp32_verdicts():
     assert bool(masks["clean"].all()) and bool(masks["apgd-ce"].all())
     with torch.no_grad():
         assert bool((model(x_adv).argmax(1) == y).all())
+
+
+def test_attacks_weaker_in_bf16_run_in_fp32_when_bf16_is_asked():
+    """FAB-T and Square search worse with bf16 passes (benchmarks/results/attack_precision_cpu.md),
+    so a bf16 request runs them in fp32: their result is bit for bit the fp32 one, alone and
+    inside AutoAttack; attacks that keep their strength in bf16 do run in bf16."""
+    from nofrost.attacks import attack_info, get
+
+    assert not attack_info("fab-t").bf16 and not attack_info("square").bf16 and attack_info("apgd-ce").bf16
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(), torch.nn.Flatten(),
+                                torch.nn.Linear(8 * 6 * 6, 10)).eval()
+    x = torch.rand(6, 3, 8, 8, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    for name, options in (("fab-t", {"steps": 3, "n_target_classes": 2}), ("square", {"queries": 20})):
+        runs = [get(name)(model, x, y, 8 / 255, generator=torch.Generator().manual_seed(2), precision=p, **options)
+                for p in ("fp32", "bf16")]
+        assert torch.equal(runs[0], runs[1]), name
+    plan = {"fab-t": {"steps": 3, "n_target_classes": 2}, "square": {"queries": 20}}
+    aa = [run_autoattack(model, x, y, 8 / 255, version="custom", attacks=plan, seed=0, precision=p)[0]
+          for p in ("fp32", "bf16")]
+    assert torch.equal(aa[0], aa[1])
+    pgd = [get("pgd")(model, x, y, 8 / 255, steps=3, generator=torch.Generator().manual_seed(2), precision=p)
+           for p in ("fp32", "bf16")]
+    assert not torch.equal(pgd[0], pgd[1])  # bf16 does change the attacks that keep it

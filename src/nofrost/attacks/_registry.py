@@ -57,7 +57,9 @@ class AttackInfo:
     correctly, ``on_correct(model, x, y, ball, clean_logits, num_classes, precision_ctx,
     generator=..., **options)`` with every option of the attack but the :data:`RESERVED`
     ones, for ensembles (AutoAttack) that already hold the clean logits; ``None`` if the
-    attack has none.
+    attack has none. ``bf16``: whether its search keeps its strength with bf16 passes; one
+    that does not (FAB-T and Square lose 4–5 points of robust accuracy on the SAT test model,
+    ``benchmarks/results/attack_precision_cpu.md``) runs in fp32 whatever precision is asked.
     """
 
     name: str
@@ -67,6 +69,11 @@ class AttackInfo:
     paper_budget: int | None = None
     norms: tuple[str, ...] = ("linf",)
     on_correct: Callable[..., Tensor] | None = None
+    bf16: bool = True
+
+    def precision(self, asked: str) -> str:
+        """The precision this attack runs at when ``asked`` is requested."""
+        return asked if self.bf16 else "fp32"
 
 
 ATTACK_INFO: dict[str, AttackInfo] = {}
@@ -101,12 +108,13 @@ _SETUP_PARAMETERS = [
 ]
 
 
-def with_setup(fn: Callable[..., Any], name: str, norms: tuple[str, ...]) -> Callable[..., Any]:
+def with_setup(fn: Callable[..., Any], name: str, norms: tuple[str, ...], bf16: bool = True) -> Callable[..., Any]:
     """The base call of an attack ``fn(model, x, y, eps, setup, **options)``.
 
     Returns ``attack(model, x, y, eps, **options, generator=None, precision="fp32",
     num_classes=None, norm="linf")``: it validates the model, the images, the labels, ε for the
-    norm (one of ``norms``), the generator and the precision, and calls ``fn`` with them as a
+    norm (one of ``norms``), the generator and the precision (``bf16=False``: a request for
+    bf16 runs in fp32, see :class:`AttackInfo`), and calls ``fn`` with them as a
     :class:`Setup`. Its signature (what ``inspect`` and the option checks see) is ``fn``'s with
     ``setup`` replaced by those four options.
     """
@@ -119,7 +127,8 @@ def with_setup(fn: Callable[..., Any], name: str, norms: tuple[str, ...]) -> Cal
         eps, num_classes = check_attack_inputs(
             model, x, y, eps, num_classes, norm=norm, supported=norms, attack=name
         )
-        setup = Setup(check_generator(generator), check_precision(precision), num_classes, norm)
+        precision = check_precision(precision)
+        setup = Setup(check_generator(generator), precision if bf16 else "fp32", num_classes, norm)
         return fn(model, x, y, eps, setup, **options)
 
     attack.__signature__ = inspect.signature(fn).replace(  # type: ignore[attr-defined]
@@ -184,6 +193,7 @@ def register_attack(
     paper_budget: int | None = None,
     norms: tuple[str, ...] = ("linf",),
     on_correct: Callable[..., Tensor] | None = None,
+    bf16: bool = True,
 ) -> Callable[[F], F]:
     """Decorator that registers an attack under ``name`` (one small module per attack), with
     its :class:`AttackInfo` (``display`` defaults to the name in capitals).
@@ -199,12 +209,12 @@ def register_attack(
     unknown = [norm for norm in norms if norm not in NORMS]
     if not norms or unknown:
         raise ValueError(f"attack {name!r}: norms must be a non-empty subset of {NORMS}, got {norms!r}")
-    info = AttackInfo(name, kind, display or name.upper(), budget, paper_budget, tuple(norms), on_correct)
+    info = AttackInfo(name, kind, display or name.upper(), budget, paper_budget, tuple(norms), on_correct, bf16)
 
     def decorator(fn: F) -> F:
         parameters = inspect.signature(fn).parameters
         if "setup" in parameters:
-            fn = with_setup(fn, name, info.norms)  # type: ignore[assignment]
+            fn = with_setup(fn, name, info.norms, info.bf16)  # type: ignore[assignment]
         elif "norm" in parameters and set(info.norms) != set(NORMS):
             fn = _restricted(fn, name, info.norms)  # type: ignore[assignment]
         ATTACKS.register(name)(fn)

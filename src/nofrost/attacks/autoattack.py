@@ -350,7 +350,8 @@ def run_autoattack(
         return list(index.split(batch_size)) if batch_size is not None else [index]
 
     with attack_mode(model), torch.enable_grad():
-        precision_ctx = autocast(precision, device)
+        # Each attack at the precision it keeps its strength at (AttackInfo.bf16).
+        contexts = {name: autocast(attack_info(name).precision(precision), device) for name, _ in plan}
         # The clean pass and every verdict run in fp32 whatever the attacks' precision: bf16
         # speeds up the search, but whether an example is robust is the model's own answer.
         with torch.no_grad():
@@ -381,7 +382,7 @@ def run_autoattack(
                     if attack_info(name).on_correct is not None:
                         x_rows = _run_core(
                             name, kwargs, attack_model, x0[rows], y[rows], ball[rows], clean_logits[rows],
-                            num_classes, attack_generator, precision_ctx,
+                            num_classes, attack_generator, contexts[name],
                         )  # fmt: skip
                     else:
                         x_rows = _run_registered(

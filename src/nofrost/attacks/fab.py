@@ -323,7 +323,7 @@ def _fab_rows(
     return x_rows
 
 
-@register_attack("fab-t", display="FAB-T", paper_budget=20, norms=("linf", "l2"), on_correct=_fab_rows)
+@register_attack("fab-t", display="FAB-T", paper_budget=20, norms=("linf", "l2"), on_correct=_fab_rows, bf16=False)
 def fab_targeted_attack(
     model: nn.Module,
     x: Tensor,

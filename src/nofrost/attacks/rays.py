@@ -164,5 +164,6 @@ def _rays_rows(
 
 
 rays_attack = register_attack(
-    "rays", kind="black-box", display="RayS", budget="queries", paper_budget=400, on_correct=_rays_rows
+    "rays", kind="black-box", display="RayS", budget="queries", paper_budget=400, on_correct=_rays_rows,
+    bf16=False,  # decides on hard labels near the boundary, as Square compares margins: unmeasured, kept fp32
 )(rays_attack)

@@ -346,4 +346,5 @@ square_attack = register_attack(
     budget="queries",
     norms=("linf", "l2"),
     on_correct=_square_rows,
+    bf16=False,
 )(square_attack)
