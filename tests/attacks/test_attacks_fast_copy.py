@@ -33,7 +33,7 @@ def test_copy_computes_the_same_function_and_leaves_the_model_alone(asset, image
     before = state(model)
     with torch.no_grad():
         logits = model(images)
-    fast = fast_eval_copy(model, images[:8])
+    fast = fast_eval_copy(model, images[:8], logits[:8])
     assert fast is not model
     # the rewrites happened: no Scaled-WS convolution left, fewer BatchNorm layers (conv → BN folded)
     assert not any(isinstance(m, ScaledStdConv2d) for m in fast.modules())
@@ -49,14 +49,16 @@ def test_copy_computes_the_same_function_and_leaves_the_model_alone(asset, image
     after = state(model)
     assert all(torch.equal(before[0][k], after[0][k]) for k in before[0])
     assert before[1:] == after[1:]
-    assert fast_eval_copy(fast, images[:8]) is fast  # a copy of a copy: itself
+    assert fast_eval_copy(fast, images[:8], logits[:8]) is fast  # a copy of a copy: itself
 
 
 def test_copy_is_made_for_bf16_attacks_too(images):
-    """The check runs in fp32 even under autocast: compared in bf16, rounding would reject it."""
+    """The copy is checked in fp32 even under autocast: in bf16, rounding would reject it."""
     model = nofrost.load_model(ASSETS / "cifar_resnet10_sat_bn")
+    with torch.no_grad():
+        logits = model(images[:8])
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        fast = fast_eval_copy(model, images[:8])
+        fast = fast_eval_copy(model, images[:8], logits)
     assert fast is not model
     with torch.no_grad():
         torch.testing.assert_close(fast(images), model(images), rtol=1e-4, atol=1e-4)
@@ -92,13 +94,13 @@ def test_falls_back_to_the_model_where_the_copy_would_differ(images):
         logits = base(images[:8])
     noisy = Noisy(base).eval()
     with torch.no_grad():
-        assert fast_eval_copy(noisy, images[:8]) is noisy
+        assert fast_eval_copy(noisy, images[:8], noisy(images[:8])) is noisy
     base.train()
-    assert fast_eval_copy(base, images[:8]) is base  # train mode: not a fixed function
+    assert fast_eval_copy(base, images[:8], logits) is base  # train mode: not a fixed function
     base.eval()
-    assert fast_eval_copy(base, images[:0]) is base  # nothing to check it on
+    assert fast_eval_copy(base, images[:0], logits[:0]) is base  # nothing to check it on
     checked = Checked(base).eval()
-    fast = fast_eval_copy(checked, images[:8])
+    fast = fast_eval_copy(checked, images[:8], logits)
     assert fast is not checked
     with torch.no_grad():
         torch.testing.assert_close(fast(images[:8]), logits, rtol=1e-4, atol=1e-4)

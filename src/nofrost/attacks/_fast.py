@@ -77,13 +77,14 @@ def _freeze_weight_standardization(module: nn.Module) -> None:
             _freeze_weight_standardization(child)
 
 
-def fast_eval_copy(model: nn.Module, probe: Tensor) -> nn.Module:
+def fast_eval_copy(model: nn.Module, probe: Tensor, probe_logits: Tensor) -> nn.Module:
     """A copy of ``model`` that computes the same function faster, or ``model`` itself.
 
-    Both are compared in fp32 on the images ``probe`` (a few suffice), whatever precision the
-    attacks then run at: compared under bf16, rounding alone would reject every copy. See the
-    module docstring for when the copy is made; its parameters do not require gradients and
-    it is in eval mode.
+    ``probe_logits`` are the model's fp32 logits on the images ``probe`` (already computed by
+    the caller, so the model is not called here); the copy is compared with them in fp32,
+    whatever precision the attacks then run at (compared under bf16, rounding alone would
+    reject every copy). See the module docstring for when the copy is made; its parameters do
+    not require gradients and it is in eval mode.
     """
     if getattr(model, _MARK, False):
         return model
@@ -100,7 +101,7 @@ def fast_eval_copy(model: nn.Module, probe: Tensor) -> nn.Module:
         fast.eval()
         with torch.no_grad(), torch.autocast(probe.device.type, enabled=False):
             got = fast(probe).float()
-            want = model(probe).float()
+        want = probe_logits.detach().float()
         scale = want.abs().amax().clamp_min(1.0)
         if got.shape != want.shape or not bool((got - want).abs().amax() <= 1e-4 * scale):
             return model

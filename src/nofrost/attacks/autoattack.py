@@ -372,7 +372,7 @@ def run_autoattack(
         ball = Ball(x0, eps, norm)
         # The attacks run on a faster copy where it computes the same function (BN folded,
         # weights standardised once, channels_last); what they broke is decided on the model.
-        attack_model = fast_eval_copy(model, x0[:8])
+        attack_model = fast_eval_copy(model, x0[:8], clean_logits[:8])
         first = True
         for index, (name, kwargs) in enumerate(plan):
             todo = robust.nonzero().squeeze(1) if eps > 0 else robust.new_zeros(0).long()

@@ -128,7 +128,7 @@ def evaluate(
         if audit_batch is None:
             audit_batch = (x, y)
             if specs or metric_specs:  # nothing to attack, no copy to make
-                attack_model = fast_eval_copy(model, x[:8])
+                attack_model = fast_eval_copy(model, x[:8], logits[:8])
         clean_correct.append(correct.cpu())
         for spec in specs:
             robust[spec.label].append(
