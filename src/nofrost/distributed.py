@@ -110,9 +110,15 @@ def init_distributed(device: torch.device, *, timeout_minutes: float = 30.0) -> 
         raise ValueError(f"distributed training supports cuda and cpu devices, not {device.type!r}")
     owns_group = not dist.is_initialized()  # a caller may have set up the group already
     if owns_group:
+        timeout = datetime.timedelta(minutes=timeout_minutes)
+        # torchrun keeps its rendezvous store across --max-restarts attempts, with the keys of the
+        # attempt that failed: gloo then dials the dead workers' old ports and never connects (seen
+        # with torch 2.14.1 on CPU, also without nofrost). Each attempt joins under its own prefix.
+        store, _, _ = next(dist.rendezvous("env://", rank, world_size, timeout=timeout))
+        attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
         dist.init_process_group(
-            backend, rank=rank, world_size=world_size, timeout=datetime.timedelta(minutes=timeout_minutes),
-            device_id=device if backend == "nccl" else None,
+            backend, store=dist.PrefixStore(f"nofrost/attempt{attempt}", store), rank=rank, world_size=world_size,
+            timeout=timeout, device_id=device if backend == "nccl" else None,
         )
     return DistContext(rank=rank, world_size=world_size, local_rank=local_rank, device=device, owns_group=owns_group)
 

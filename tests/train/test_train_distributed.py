@@ -142,3 +142,28 @@ def test_global_batch_must_split_evenly(tmp_path):
     proc = torchrun(str(WORKER), str(tmp_path / "odd"), "0", *DDP_OVERRIDES, "optim.batch_size=63")
     assert proc.returncode != 0
     assert "global batch and must divide evenly among 2 processes" in proc.stderr
+
+
+RESTART_WORKER = Path(__file__).parent / "ddp_restart.py"
+
+
+def test_a_rank_killed_mid_epoch_restarts_and_ends_in_the_uninterrupted_weights(tmp_path):
+    """torchrun --max-restarts re-runs the same `train --resume auto` command after rank 1 dies
+    in the middle of epoch 2 (step 6 of 8: 4 steps an epoch); the run continues from epoch 1's
+    checkpoint and ends in exactly the weights of a run that was never interrupted."""
+    sets = [a for o in [*DDP_OVERRIDES, "model.norm=none"] for a in ("--set", o)]
+
+    def command(out: Path, kill_step: int) -> list[str]:
+        return ["--max-restarts=1", str(RESTART_WORKER), str(kill_step), "--preset", "quickstart", *sets,
+                "--out", str(out), "--resume", "auto", "--no-eval", "--quiet"]
+
+    check(torchrun(*command(tmp_path / "full", 0)))
+    restarted = torchrun(*command(tmp_path / "cut", 6))
+    check(restarted)
+    assert "rank 1 dies at step 6 of attempt 0" in restarted.stderr  # the worker was lost mid-epoch 2
+    full = load_file(tmp_path / "full" / "model.safetensors")
+    cut = load_file(tmp_path / "cut" / "model.safetensors")
+    for name in full:
+        assert torch.equal(full[name], cut[name]), name
+    epochs = [json.loads(line)["epoch"] for line in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()]
+    assert epochs == [1, 2]
