@@ -95,7 +95,10 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
                    help="bf16 passes (autocast; CUDA, or CPUs with bf16 units) for the attacks that keep their "
                    "strength in bf16 (PGD, APGD, ...); FAB-T, Square and RayS stay fp32, and every verdict is fp32; "
                    "`nofrost list` marks which")
-    p.add_argument("--json", help="write the result here (default: MODEL/eval.json when MODEL is a run directory)")
+    p.add_argument("--json", help="write the result here (default: MODEL/eval.json when MODEL is a run directory); "
+                   "the per-example progress is kept next to it (eval.state.pt) until the result is written")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted evaluation from its progress file (same model and options)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -286,6 +289,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from nofrost.epsilon import parse_eps
     from nofrost.evaluate import evaluate
     from nofrost.evaluate.eps_curve import eps_curve
+    from nofrost.evaluate.state import state_path_for
     from nofrost.models import load_model
     from nofrost.distributed import resolve_device
     from nofrost.models.norms import has_routed_layers
@@ -310,17 +314,24 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     )  # fmt: skip
     run_dir = Path(args.model).is_dir()
     if len(eps) == 1:
-        result = evaluate(model, dataset, eps=eps[0], **options)
-        _print_evaluation(result)
         target = Path(args.json) if args.json else (Path(args.model) / "eval.json" if run_dir else None)
+        if args.resume and target is None:
+            raise ValueError("--resume continues the evaluation written to --json (or RUN/eval.json); give --json")
+        state = state_path_for(target) if target is not None else None
+        result = evaluate(model, dataset, eps=eps[0], state_path=state, resume=args.resume, **options)
+        _print_evaluation(result)
     else:
+        if args.resume:
+            raise ValueError("--resume is for one ε; an ε list is evaluated from the start")
         result = eps_curve(model, dataset, eps, **options)
         _print_eps_curve(result)
         target = Path(args.json) if args.json else (Path(args.model) / "eps_curve.json" if run_dir else None)
     if target is not None:
         result.save(target)
         print(f"wrote {target}")
-        if len(eps) > 1:
+        if len(eps) == 1:
+            state.unlink(missing_ok=True)  # the result is written: its progress file is no longer needed
+        else:
             print(f"wrote {_eps_curve_figure(result, target.with_suffix('.png'))}")
     return 0
 
@@ -510,7 +521,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:
-        print("\ninterrupted; finished epochs are kept in the run directory (continue with --resume)", file=sys.stderr)
+        print("\ninterrupted; what was finished is kept (finished epochs in the run directory, an evaluation's "
+              "progress next to its result): run the same command with --resume to continue", file=sys.stderr)
         return 130
     except BrokenPipeError:
         # The reader went away (`nofrost list | head`): stop quietly, as other command-line tools do.

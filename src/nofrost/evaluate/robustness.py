@@ -8,8 +8,11 @@ result follows the JSON contract in DESIGN.md and carries the self-audit.
 
 from __future__ import annotations
 
+import hashlib
 import time
-from typing import Sequence
+from functools import partial
+from pathlib import Path
+from typing import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -20,12 +23,13 @@ from nofrost import attacks as attack_registry
 from nofrost.attacks._common import check_eps, check_norm
 from nofrost.attacks._fast import fast_eval_copy
 from nofrost.attacks._registry import RESERVED, attack_options
-from nofrost.data import class_subset, make_loader, stratified_subset
+from nofrost.data import class_subset, dataset_targets, make_loader, stratified_subset
 from nofrost.data.loader import derive_seed
 from nofrost.evaluate.audit import run_audit
 from nofrost.evaluate.metrics import MetricBatch, metric_info, parse_metric_specs
 from nofrost.evaluate.result import AttackResult, EvaluationResult, PerExample
 from nofrost.evaluate.specs import AttackSpec, parse_spec
+from nofrost.evaluate.state import EvaluationState, model_fingerprint
 from nofrost.evaluate.suites import expand_suites, list_suites
 
 def parse_attack_specs(
@@ -86,6 +90,8 @@ def evaluate(
     precision: str = "fp32",
     metrics: str | Sequence[str | AttackSpec] | None = None,
     classes: Sequence[int] | None = None,
+    state_path: str | Path | None = None,
+    resume: bool = False,
     progress: bool = False,
     model_name: str = "",
     dataset_name: str = "",
@@ -100,6 +106,10 @@ def evaluate(
     5: the first 10 classes). Returns an :class:`EvaluationResult` (its ``to_json()`` is the
     evaluation JSON of DESIGN.md): accuracies as fractions, the per-example worst case over all
     attacks, the metrics' means, the threat model, the audit and the per-example values.
+
+    ``state_path``: record the per-example progress there after each batch's attacks and
+    metrics (:mod:`nofrost.evaluate.state`); with ``resume=True``, continue the evaluation
+    recorded there (refused if it was another one). The caller removes the file when done.
     """
     started = time.perf_counter()
     specs = parse_attack_specs(attacks, norm)
@@ -114,6 +124,24 @@ def evaluate(
     was_training = model.training
     model.eval()
     loader = make_loader(dataset, batch_size, shuffle=False, augment=False, device=device)
+    state = None
+    if state_path is not None:
+        fingerprint = {
+            "model": model_fingerprint(model), "dataset": dataset_name, "split": split, "examples": len(dataset),
+            "labels": _labels_digest(dataset),
+            "classes": None if classes is None else sorted(int(c) for c in classes), "seed": seed, "eps": eps,
+            "norm": norm, "batch_size": batch_size, "precision": precision,
+            "attacks": [f"{s.label} {sorted(s.resolved_kwargs().items())}" for s in specs],
+            "metrics": [s.label for s in metric_specs],
+        }  # fmt: skip
+        state = EvaluationState(state_path, fingerprint, resume=resume)
+
+    def recorded(batch_index: int, unit: str, compute: Callable[[], Tensor]) -> Tensor:
+        """``compute()``, or its value from an earlier, interrupted run of this evaluation."""
+        if state is None:
+            return compute().cpu()
+        done = state.get(batch_index, unit)
+        return done if done is not None else state.put(batch_index, unit, compute())
 
     clean_correct: list[Tensor] = []
     robust: dict[str, list[Tensor]] = {spec.label: [] for spec in specs}
@@ -131,13 +159,12 @@ def evaluate(
                 attack_model = fast_eval_copy(model, x[:8], logits[:8])
         clean_correct.append(correct.cpu())
         for spec in specs:
-            robust[spec.label].append(
-                _robust_mask(model, attack_model, x, y, correct, spec, eps, norm, precision, seed + batch_index).cpu()
-            )
-        if metric_specs:
-            inputs = MetricBatch(model, attack_model, x, y, logits, eps, norm, derive_seed(seed, batch_index), precision)
-            for spec in metric_specs:
-                values[spec.label].append(metric_info(spec.name).compute(inputs, **spec.kwargs).float().cpu())
+            robust[spec.label].append(recorded(batch_index, f"robust/{spec.label}", partial(
+                _robust_mask, model, attack_model, x, y, correct, spec, eps, norm, precision, seed + batch_index)))
+        inputs = MetricBatch(model, attack_model, x, y, logits, eps, norm, derive_seed(seed, batch_index), precision)
+        for spec in metric_specs:
+            values[spec.label].append(recorded(batch_index, f"metric/{spec.label}", lambda spec=spec: (
+                metric_info(spec.name).compute(inputs, **spec.kwargs).float())))
     model.train(was_training)
 
     clean = torch.cat(clean_correct)
@@ -158,6 +185,14 @@ def evaluate(
     result.audit = run_audit(model, audit_batch, result) if audit_batch is not None else []
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _labels_digest(dataset: Dataset) -> str | None:
+    """SHA-256 of the dataset's labels, or None for a dataset without ``targets``."""
+    try:
+        return hashlib.sha256(dataset_targets(dataset).tobytes()).hexdigest()
+    except TypeError:
+        return None
 
 
 def _image_size(dataset: Dataset) -> int | None:
