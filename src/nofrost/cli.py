@@ -285,23 +285,38 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from nofrost.data import load_dataset, parse_classes
-    from nofrost.epsilon import parse_eps
-    from nofrost.evaluate import evaluate
-    from nofrost.evaluate.eps_curve import eps_curve
-    from nofrost.evaluate.state import state_path_for
-    from nofrost.models import load_model
-    from nofrost.distributed import resolve_device
-    from nofrost.models.norms import has_routed_layers
-
     from nofrost.attacks._common import check_norm
+    from nofrost.distributed import init_distributed, launched_by_torchrun, resolve_device, shutdown_distributed
+    from nofrost.epsilon import parse_eps
 
     norm = check_norm(args.norm)
     eps = [parse_eps(text, what="--eps", norm=norm) for text in (args.eps or DEFAULT_EPS[norm]).split(",")]
     name, _, root = args.data.partition(":")
     device = resolve_device(args.device)
+    # Under torchrun every process attacks its share of the batches; rank 0 reports and writes.
+    context = init_distributed(device) if launched_by_torchrun() else None
+    try:
+        code = _evaluate_command(args, eps, norm, name, root, context.device if context else device, context)
+    except BaseException:
+        if context is not None:
+            shutdown_distributed(context, wait=False)
+        raise
+    if context is not None:
+        shutdown_distributed(context)
+    return code
+
+
+def _evaluate_command(args, eps, norm, name, root, device, context) -> int:
+    from nofrost.data import load_dataset, parse_classes
+    from nofrost.evaluate import evaluate
+    from nofrost.evaluate.eps_curve import eps_curve
+    from nofrost.evaluate.state import state_path_for
+    from nofrost.models import load_model
+    from nofrost.models.norms import has_routed_layers
+
+    main_process = context is None or context.is_main
     model = load_model(args.model, device=device)
-    if has_routed_layers(model):
+    if has_routed_layers(model) and main_process:
         print("note: a model with routed norms (mixture BN, MBNAT) is evaluated through its default "
               "route, the adversarial BNs (BN_a, γ = 1); "
               "`nofrost gamma-sweep` evaluates other operating points", file=sys.stderr)
@@ -309,30 +324,36 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     options = dict(
         attacks=args.attacks, norm=norm, n=args.n, batch_size=args.batch_size, device=device, seed=args.seed,
         precision="bf16" if args.bf16 else "fp32", metrics=args.metrics,
-        classes=parse_classes(args.classes) if args.classes is not None else None,
-        progress=progress_enabled(args.quiet), model_name=str(args.model), dataset_name=name, split=args.split,
+        classes=parse_classes(args.classes) if args.classes is not None else None, distributed=context,
+        progress=progress_enabled(args.quiet) and main_process, model_name=str(args.model), dataset_name=name,
+        split=args.split,
     )  # fmt: skip
     run_dir = Path(args.model).is_dir()
     if len(eps) == 1:
         target = Path(args.json) if args.json else (Path(args.model) / "eval.json" if run_dir else None)
         if args.resume and target is None:
             raise ValueError("--resume continues the evaluation written to --json (or RUN/eval.json); give --json")
-        state = state_path_for(target) if target is not None else None
+        state = state_path_for(target, context.rank if context else None) if target is not None else None
         result = evaluate(model, dataset, eps=eps[0], state_path=state, resume=args.resume, **options)
-        _print_evaluation(result)
+        if main_process:
+            _print_evaluation(result)
     else:
         if args.resume:
             raise ValueError("--resume is for one ε; an ε list is evaluated from the start")
+        state = None
         result = eps_curve(model, dataset, eps, **options)
-        _print_eps_curve(result)
+        if main_process:
+            _print_eps_curve(result)
         target = Path(args.json) if args.json else (Path(args.model) / "eps_curve.json" if run_dir else None)
-    if target is not None:
+    if target is not None and main_process:
         result.save(target)
         print(f"wrote {target}")
-        if len(eps) == 1:
-            state.unlink(missing_ok=True)  # the result is written: its progress file is no longer needed
-        else:
+        if len(eps) > 1:
             print(f"wrote {_eps_curve_figure(result, target.with_suffix('.png'))}")
+    if state is not None:
+        if context is not None:
+            context.barrier()  # the result is written before any process drops its progress
+        state.unlink(missing_ok=True)
     return 0
 
 

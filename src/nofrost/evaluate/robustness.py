@@ -25,6 +25,7 @@ from nofrost.attacks._fast import fast_eval_copy
 from nofrost.attacks._registry import RESERVED, attack_options
 from nofrost.data import class_subset, dataset_targets, make_loader, stratified_subset
 from nofrost.data.loader import derive_seed
+from nofrost.distributed import DistContext
 from nofrost.evaluate.audit import run_audit
 from nofrost.evaluate.metrics import MetricBatch, metric_info, parse_metric_specs
 from nofrost.evaluate.result import AttackResult, EvaluationResult, PerExample
@@ -92,6 +93,7 @@ def evaluate(
     classes: Sequence[int] | None = None,
     state_path: str | Path | None = None,
     resume: bool = False,
+    distributed: DistContext | None = None,
     progress: bool = False,
     model_name: str = "",
     dataset_name: str = "",
@@ -110,6 +112,11 @@ def evaluate(
     ``state_path``: record the per-example progress there after each batch's attacks and
     metrics (:mod:`nofrost.evaluate.state`); with ``resume=True``, continue the evaluation
     recorded there (refused if it was another one). The caller removes the file when done.
+
+    ``distributed``: the process group of a ``torchrun`` launch (:func:`init_distributed`);
+    each process then attacks every K-th batch and all gather the per-example values, so every
+    process returns the whole result, equal to one process's (randomness is seeded per batch).
+    Give each process its own ``state_path``.
     """
     started = time.perf_counter()
     specs = parse_attack_specs(attacks, norm)
@@ -124,6 +131,7 @@ def evaluate(
     was_training = model.training
     model.eval()
     loader = make_loader(dataset, batch_size, shuffle=False, augment=False, device=device)
+    rank, world = (distributed.rank, distributed.world_size) if distributed is not None else (0, 1)
     state = None
     if state_path is not None:
         fingerprint = {
@@ -132,7 +140,7 @@ def evaluate(
             "classes": None if classes is None else sorted(int(c) for c in classes), "seed": seed, "eps": eps,
             "norm": norm, "batch_size": batch_size, "precision": precision,
             "attacks": [f"{s.label} {sorted(s.resolved_kwargs().items())}" for s in specs],
-            "metrics": [s.label for s in metric_specs],
+            "metrics": [s.label for s in metric_specs], "process": f"{rank} of {world}",
         }  # fmt: skip
         state = EvaluationState(state_path, fingerprint, resume=resume)
 
@@ -143,32 +151,41 @@ def evaluate(
         done = state.get(batch_index, unit)
         return done if done is not None else state.put(batch_index, unit, compute())
 
-    clean_correct: list[Tensor] = []
-    robust: dict[str, list[Tensor]] = {spec.label: [] for spec in specs}
-    values: dict[str, list[Tensor]] = {spec.label: [] for spec in metric_specs}
+    units: dict[int, dict[str, Tensor]] = {}  # per batch: "clean", "robust/<label>", "metric/<label>"
     audit_batch: tuple[Tensor, Tensor] | None = None
-    attack_model = model  # a faster copy for the attacks (attacks/_fast.py), once a batch is seen
+    attack_model, copied = model, False  # a faster copy for the attacks (attacks/_fast.py)
     bar = tqdm(loader, disable=not progress, desc="evaluating", unit="batch")
     for batch_index, (x, y) in enumerate(bar):
+        if audit_batch is None:
+            audit_batch = (x, y)  # every rank audits the first batch, so every rank's result is whole
+        if batch_index % world != rank:
+            continue  # another process's batch (torchrun): seeded by its index, the same there
         with torch.no_grad():
             logits = model(x)
         correct = logits.argmax(1) == y
-        if audit_batch is None:
-            audit_batch = (x, y)
-            if specs or metric_specs:  # nothing to attack, no copy to make
-                attack_model = fast_eval_copy(model, x[:8], logits[:8])
-        clean_correct.append(correct.cpu())
+        if not copied and (specs or metric_specs):  # nothing to attack, no copy to make
+            attack_model, copied = fast_eval_copy(model, x[:8], logits[:8]), True
+        done = {"clean": correct.cpu()}
         for spec in specs:
-            robust[spec.label].append(recorded(batch_index, f"robust/{spec.label}", partial(
-                _robust_mask, model, attack_model, x, y, correct, spec, eps, norm, precision, seed + batch_index)))
+            done[f"robust/{spec.label}"] = recorded(batch_index, f"robust/{spec.label}", partial(
+                _robust_mask, model, attack_model, x, y, correct, spec, eps, norm, precision, seed + batch_index))
         inputs = MetricBatch(model, attack_model, x, y, logits, eps, norm, derive_seed(seed, batch_index), precision)
         for spec in metric_specs:
-            values[spec.label].append(recorded(batch_index, f"metric/{spec.label}", lambda spec=spec: (
-                metric_info(spec.name).compute(inputs, **spec.kwargs).float())))
+            done[f"metric/{spec.label}"] = recorded(batch_index, f"metric/{spec.label}", lambda spec=spec: (
+                metric_info(spec.name).compute(inputs, **spec.kwargs).float()))
+        units[batch_index] = done
     model.train(was_training)
+    if world > 1:
+        for part in distributed.all_gather_object(units):
+            units.update(part)
+    ordered = [units[i] for i in sorted(units)]
 
-    clean = torch.cat(clean_correct)
-    per_attack = {label: torch.cat(masks) for label, masks in robust.items()}
+    def joined(unit: str) -> Tensor:
+        return torch.cat([u[unit] for u in ordered])
+
+    clean = joined("clean")
+    per_attack = {spec.label: joined(f"robust/{spec.label}") for spec in specs}
+    values = {spec.label: joined(f"metric/{spec.label}") for spec in metric_specs}
     worst = clean.clone()
     for mask in per_attack.values():
         worst &= mask
@@ -179,8 +196,8 @@ def evaluate(
         attacks={spec.label: AttackResult(spec.label, per_attack[spec.label].sum().item() / total,
                                           spec.resolved_kwargs()) for spec in specs},
         worst_case=worst.sum().item() / total,
-        metrics={label: float(torch.cat(v).mean()) for label, v in values.items()},
-        per_example=PerExample(clean, per_attack, {label: torch.cat(v) for label, v in values.items()}),
+        metrics={label: float(v.mean()) for label, v in values.items()},
+        per_example=PerExample(clean, per_attack, values),
     )  # fmt: skip
     result.audit = run_audit(model, audit_batch, result) if audit_batch is not None else []
     result.seconds = time.perf_counter() - started

@@ -27,11 +27,11 @@ __all__ = ["EvaluationState", "model_fingerprint", "state_path_for"]
 FORMAT = "nofrost-eval-state-v1"
 
 
-def state_path_for(result_path: str | Path) -> Path:
+def state_path_for(result_path: str | Path, process: int | None = None) -> Path:
     """Where the progress of an evaluation into ``result_path`` lives: ``eval.json`` →
-    ``eval.state.pt``."""
+    ``eval.state.pt``, or ``eval.state.rank<k>.pt`` for process ``k`` of a torchrun launch."""
     path = Path(result_path)
-    return path.with_name(path.stem + ".state.pt")
+    return path.with_name(path.stem + (".state.pt" if process is None else f".state.rank{process}.pt"))
 
 
 def model_fingerprint(model: nn.Module) -> str:
