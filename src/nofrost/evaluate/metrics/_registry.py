@@ -128,13 +128,12 @@ class MetricBatch:
     def predicted(self) -> Tensor:
         return self.clean_logits.argmax(dim=1)
 
-    def logits(self, images: Tensor, batch_size: int | None = None) -> Tensor:
-        """The model's fp32 logits on ``images``, ``batch_size`` (default: the batch's size)
-        at a time."""
-        size = batch_size or max(len(self.x), 1)
+    def logits(self, images: Tensor) -> Tensor:
+        """The model's fp32 logits on ``images``, a batch's worth of images at a time."""
+        if len(images) == 0:
+            return self.clean_logits[:0].float()
         with torch.no_grad():
-            return torch.cat([self.model(chunk).float() for chunk in images.split(size)]) if len(images) else (
-                self.clean_logits[:0].float())
+            return torch.cat([self.model(chunk).float() for chunk in images.split(max(len(self.x), 1))])
 
     def adversarial(self, attack: str, *, eps: float | None = None, norm: str | None = None,
                     **options: Any) -> Tensor:
