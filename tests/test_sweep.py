@@ -10,7 +10,7 @@ import pytest
 
 from nofrost.cli import main
 from nofrost.evaluate import EvaluationResult
-from nofrost.sweep import SweepResult, parse_grid, parse_seeds, plan_sweep
+from nofrost.sweep import SweepResult, eta_text, parse_grid, parse_seeds, plan_sweep
 
 
 def _sets(overrides):
@@ -40,7 +40,8 @@ def test_sweep_trains_every_run_aggregates_and_skips_finished_runs(tiny_override
     # Again: every run is done, nothing is retrained.
     stamps = {k: (run / "model.safetensors").stat().st_mtime_ns for k, run in runs.items()}
     assert main([a for a in argv if a != "--quiet"]) == 0
-    assert "done, skipped" in capsys.readouterr().out
+    again = capsys.readouterr().out
+    assert again.count("done, skipped") == 4 and "to go" not in again  # nothing trained, no estimate
     assert stamps == {k: (run / "model.safetensors").stat().st_mtime_ns for k, run in runs.items()}
 
 
@@ -74,3 +75,7 @@ def test_plan_is_the_product_of_settings_and_seeds():
                           ("method.lam=0,attack.steps=2", 3)] and len(labels) == 8
     assert planned[-1][1].method.lam == 1 and planned[-1][1].attack.steps == 2 and planned[-1][1].runtime.seed == 4
     assert Path(planned[0][0].run_dir(Path("o"))) == Path("o/method.lam=0,attack.steps=1/seed3")
+
+
+def test_eta_text_reads_naturally():
+    assert [eta_text(s) for s in (42, 89.4, 420, 5399, 9000)] == ["42 s", "89 s", "7 min", "90 min", "2.5 h"]

@@ -19,6 +19,7 @@ import json
 import math
 import shlex
 import statistics
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -188,20 +189,37 @@ def run_sweep(
 
     out = Path(out)
     sweep = SweepResult(dict(grid), list(seeds))
-    for index, (point, config) in enumerate(planned, start=1):
+    finished = [(point.run_dir(out) / "eval.json").is_file() and (point.run_dir(out) / "model.json").is_file()
+                for point, _ in planned]
+    spent: list[float] = []  # wall time of each run this invocation trained
+    for index, ((point, config), done) in enumerate(zip(planned, finished), start=1):
         run = point.run_dir(out)
-        done = (run / "eval.json").is_file() and (run / "model.json").is_file()
         if not quiet:
             state = "done, skipped" if done else ("resuming" if (run / "checkpoint.pt").exists() else "training")
             print(f"== [{index}/{len(planned)}] {point.label}, seed {point.seed}: {state} -> {run}", flush=True)
         if done:
             result, seconds = EvaluationResult.load(run / "eval.json"), _train_seconds(run)
         else:
+            started = time.perf_counter()
             trained = train(config, run, resume=(run / "checkpoint.pt").exists(), quiet=quiet)
             result, seconds = evaluate_run(run, config, progress=progress_enabled(quiet)), trained.seconds
+            spent.append(time.perf_counter() - started)
+            left = sum(not d for d in finished[index:])
+            if not quiet and left:
+                print(f"   {spent[-1]:.0f} s; {left} run(s) to go, about {eta_text(statistics.fmean(spent) * left)} "
+                      f"left", flush=True)
         sweep.runs.append(SweepRun(point, result, seconds))
         sweep.save(out / RESULT_FILE)
     return sweep
+
+
+def eta_text(seconds: float) -> str:
+    """``"42 s"``, ``"7 min"``, ``"2.5 h"``: a rough remaining time."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def _train_seconds(run: Path) -> float:
