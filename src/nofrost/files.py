@@ -44,3 +44,23 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
             f.write(text)
 
     atomic_write(path, write)
+
+
+def atomic_torch_save(obj: object, path: str | os.PathLike) -> None:
+    """``torch.save(obj, path)`` atomically."""
+    import torch
+
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
+
+
+def atomic_write_npz(path: str | os.PathLike, arrays: dict) -> None:
+    """Write ``arrays`` (name → NumPy array) as an ``.npz`` archive at ``path`` atomically.
+
+    Saved through memory: ``numpy.savez`` would append ``.npz`` to the temporary file's name."""
+    import io
+
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    atomic_write(path, lambda tmp: Path(tmp).write_bytes(buffer.getvalue()))

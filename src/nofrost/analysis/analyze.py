@@ -15,14 +15,12 @@ For every model (a run directory or anything :func:`nofrost.load_model` reads):
 
 from __future__ import annotations
 
-import io
 import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 import torch
 
 from nofrost.analysis.bn_stats import NormStats, bn_layers, clean_vs_adversarial, relative_depth, running_stats
@@ -30,7 +28,7 @@ from nofrost.data import class_subset, load_dataset
 from nofrost.evaluate import evaluate
 from nofrost.evaluate.metrics import metric_info, parse_metric_specs
 from nofrost.evaluate.specs import parse_spec
-from nofrost.files import atomic_write, atomic_write_text
+from nofrost.files import atomic_write_npz, atomic_write_text
 from nofrost.models import load_model
 from nofrost.report.figures import depth_plot, histograms, running_stats_scatter
 from nofrost.report.tables import Table, metrics_table
@@ -156,9 +154,7 @@ def stats_table(stats: list[NormStats]) -> Table:
 
 def _save_stats(stats: list[NormStats], out: Path) -> None:
     atomic_write_text(out / "bn_stats.json", json.dumps([s.to_json() for s in stats], indent=2) + "\n")
-    buffer = io.BytesIO()
-    np.savez(buffer, **{f"{s.model}/{k}": v for s in stats for k, v in s.arrays().items()})
-    atomic_write(out / "bn_stats.npz", lambda tmp: Path(tmp).write_bytes(buffer.getvalue()))
+    atomic_write_npz(out / "bn_stats.npz", {f"{s.model}/{k}": v for s in stats for k, v in s.arrays().items()})
 
 
 def _write_markdown(summary: AnalysisSummary, path: Path) -> None:

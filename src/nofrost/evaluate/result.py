@@ -16,7 +16,6 @@ read the JSON form (the object is a read-only mapping over it); ``json.dumps`` n
 
 from __future__ import annotations
 
-import io
 import json
 import math
 from collections.abc import Iterator, Mapping
@@ -30,7 +29,7 @@ from torch import Tensor
 
 from nofrost.evaluate.specs import parse_spec
 from nofrost.evaluate.suites import column_group, display_name
-from nofrost.files import atomic_write, atomic_write_text
+from nofrost.files import atomic_write_npz, atomic_write_text
 
 __all__ = ["AttackResult", "AuditCheck", "EvaluationResult", "PerExample"]
 
@@ -183,13 +182,7 @@ class EvaluationResult(Mapping):
         path = Path(path)
         atomic_write_text(path, json.dumps(self.to_json(), indent=2) + "\n")
         if self.per_example is not None and self.per_example.metrics:
-            buffer = io.BytesIO()
-            np.savez(buffer, **self.per_example.to_arrays())
-
-            def write(tmp: str) -> None:
-                Path(tmp).write_bytes(buffer.getvalue())
-
-            atomic_write(per_example_path(path), write)
+            atomic_write_npz(per_example_path(path), self.per_example.to_arrays())
         return path
 
     @classmethod

@@ -1,7 +1,7 @@
 """Resumable evaluation: per-example progress written next to the result as it is made.
 
-``evaluate(..., state_path=P)`` records, after each batch's clean pass and after each of its
-attacks and metrics, that unit's per-example values in ``P`` (written atomically; plain
+``evaluate(..., state_path=P)`` records, after each of a batch's attacks and metrics, that
+unit's per-example values in ``P`` (written atomically; plain
 tensors, strings and numbers, read back with ``torch.load(weights_only=True)``). With
 ``resume=True`` the units already in ``P`` are taken from it instead of being computed again.
 Since every attack and metric is seeded per batch, the resumed result equals an uninterrupted
@@ -13,14 +13,13 @@ refused with the differences named. The caller removes ``P`` once the result is 
 from __future__ import annotations
 
 import hashlib
-import io
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from nofrost.files import atomic_write
+from nofrost.files import atomic_torch_save
 
 __all__ = ["EvaluationState", "model_fingerprint", "state_path_for"]
 
@@ -82,9 +81,7 @@ class EvaluationState:
     def put(self, batch: int, unit: str, values: Tensor) -> Tensor:
         """Record ``values`` (CPU) for ``unit`` of ``batch`` and write the file; returns them."""
         self.units[f"{batch}/{unit}"] = values.detach().cpu()
-        buffer = io.BytesIO()
-        torch.save({"format": FORMAT, "fingerprint": self.fingerprint, "units": self.units}, buffer)
-        atomic_write(self.path, lambda tmp: Path(tmp).write_bytes(buffer.getvalue()))
+        atomic_torch_save({"format": FORMAT, "fingerprint": self.fingerprint, "units": self.units}, self.path)
         return self.units[f"{batch}/{unit}"]
 
     def remove(self) -> None:

@@ -12,13 +12,9 @@ from typing import Any
 
 import torch
 
-from nofrost.files import CHECKPOINT_FORMAT, atomic_write
+from nofrost.files import CHECKPOINT_FORMAT, atomic_torch_save
 
 __all__ = ["CHECKPOINT_FORMAT", "atomic_torch_save", "load_checkpoint"]
-
-
-def atomic_torch_save(obj: Any, path: str | Path) -> None:
-    atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
