@@ -1,8 +1,7 @@
 """`nofrost gamma-sweep`: an MBNAT run swept over γ, with a NoFrost point, JSON and figure."""
 
-import json
-
 from nofrost.cli import main
+from nofrost.evaluate.sweep_result import SweepResult
 
 
 def test_gamma_sweep_writes_json_table_and_plot(tiny_overrides, tmp_path, capsys):
@@ -17,11 +16,11 @@ def test_gamma_sweep_writes_json_table_and_plot(tiny_overrides, tmp_path, capsys
                  "--attacks", "pgd:steps=2", "--nofrost", str(nf), "--device", "cpu", "--json", str(out_json),
                  "--plot", str(out_png), "--quiet"])
     assert code == 0, capsys.readouterr().err
-    result = json.loads(out_json.read_text())
-    assert [p["gamma"] for p in result["points"]] == [0.0, 0.5, 1.0]
-    assert [o["label"] for o in result["nofrost"]] == ["nf"]
-    for entry in [*result["points"], *result["nofrost"]]:
-        assert 0 <= entry["attacks"]["pgd:steps=2"] <= entry["clean"] <= 1
+    result = SweepResult.load(out_json)
+    assert result.grid == {"gamma": ["0", "0.5", "1"]} and result.label == "MBNAT (logits)"
+    assert [r.label for r in result.references] == ["nf"]
+    for entry in [*(r.result for r in result.runs), *(r.result for r in result.references)]:
+        assert entry.n == 32 and 0 <= entry.attacks["pgd:steps=2"].accuracy <= entry.clean <= 1
     assert out_png.read_bytes()[:4] == b"\x89PNG"
     assert "MBNAT (logits)" in capsys.readouterr().out
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -408,9 +407,10 @@ def _cmd_quickstart(args: argparse.Namespace) -> int:
 
 def _cmd_gamma_sweep(args: argparse.Namespace) -> int:
     from nofrost.epsilon import parse_eps
-    from nofrost.evaluate.gamma_sweep import gamma_sweep
-    from nofrost.report.tradeoff import tradeoff_plot
     from nofrost.distributed import resolve_device
+    from nofrost.evaluate.gamma_sweep import gamma_sweep
+    from nofrost.report.tables import sweep_table
+    from nofrost.report.tradeoff import tradeoff_plot
 
     try:
         gammas = [float(g) for g in args.gammas.split(",") if g.strip()]
@@ -423,16 +423,8 @@ def _cmd_gamma_sweep(args: argparse.Namespace) -> int:
         device=resolve_device(args.device), data_root=root or None, split=args.split,
         progress=progress_enabled(args.quiet),
     )
-    Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
-    from nofrost.report.tables import Table, percent
-
-    labels = result["attacks"]
-    table = Table(["model", "γ", "clean", *labels])
-    for point in result["points"]:
-        table.add(result["label"], f"{point['gamma']:g}", percent(point["clean"]), *(percent(point["attacks"][a]) for a in labels))
-    for other in result["nofrost"]:
-        table.add(other["label"], "-", percent(other["clean"]), *(percent(other["attacks"][a]) for a in labels))
-    print(table.text())
+    result.save(args.json)
+    print(f"{result.name}, accuracies in %:\n{sweep_table(result).text()}")
     print(f"wrote {args.json} and {tradeoff_plot(result, args.plot)}")
     return 0
 
@@ -470,7 +462,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
 def _cmd_sweep(args: argparse.Namespace) -> int:
     from nofrost.report.tables import sweep_table
     from nofrost.report.tradeoff import tradeoff_plot
-    from nofrost.sweep import parse_grid, parse_seeds, plan_sweep, run_sweep, sweep_commands, tradeoff_points
+    from nofrost.sweep import parse_grid, parse_seeds, plan_sweep, run_sweep, sweep_commands
 
     if not args.preset and not args.config:
         raise ValueError("give --preset NAME or --config FILE (see `nofrost list` for presets)")
@@ -488,7 +480,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     print(table.text())
     figure = None
     if sweep.labels and len(sweep.settings) > 1:
-        figure = tradeoff_plot(tradeoff_points(sweep), out / "tradeoff.png", attacks=[*sweep.labels, "worst-case"],
+        figure = tradeoff_plot(sweep, out / "tradeoff.png", attacks=[*sweep.labels, "worst-case"],
                                title=f"mean over seeds {', '.join(map(str, seeds))}")
     (out / "sweep.md").write_text(f"# nofrost sweep\n\nAccuracies in %, mean ± std over seeds.\n\n{table.markdown()}\n"
                                   + (f"\n![trade-off]({figure.name})\n" if figure else ""))

@@ -20,13 +20,12 @@ import math
 import shlex
 import statistics
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 from nofrost.config import Config, load_config
 from nofrost.evaluate.result import EvaluationResult
-from nofrost.files import atomic_write_text
+from nofrost.evaluate.sweep_result import SweepPoint, SweepResult, SweepRun
 
 __all__ = ["SweepPoint", "SweepResult", "parse_grid", "plan_sweep", "run_sweep", "sweep_commands"]
 
@@ -60,25 +59,6 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-@dataclass(frozen=True)
-class SweepPoint:
-    """One grid setting (``(key, value)`` pairs as written) and one seed."""
-
-    setting: tuple[tuple[str, str], ...]
-    seed: int
-
-    @property
-    def label(self) -> str:
-        return ",".join(f"{k}={v}" for k, v in self.setting) or "base"
-
-    @property
-    def overrides(self) -> list[str]:
-        return [f"{k}={v}" for k, v in self.setting] + [f"runtime.seed={self.seed}"]
-
-    def run_dir(self, out: Path) -> Path:
-        return out / self.label / f"seed{self.seed}"
-
-
 def plan_sweep(
     grid: dict[str, list[str]], seeds: Sequence[int], *, preset: str | None = None,
     config_file: str | Path | None = None, overrides: Sequence[str] = (),
@@ -108,73 +88,6 @@ def sweep_commands(planned: list[tuple[SweepPoint, Config]], out: str | Path, *,
         argv = [*base, *sets, "--out", str(point.run_dir(Path(out))), "--resume", "auto"]
         commands.append(shlex.join(argv))
     return commands
-
-
-@dataclass
-class SweepRun:
-    point: SweepPoint
-    result: EvaluationResult
-    train_seconds: float
-
-
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
-
-
-@dataclass
-class SweepResult:
-    """The runs of a sweep, and their aggregate over seeds per setting."""
-
-    grid: dict[str, list[str]]
-    seeds: list[int]
-    runs: list[SweepRun] = field(default_factory=list)
-
-    @property
-    def settings(self) -> list[tuple[tuple[str, str], ...]]:
-        seen: list[tuple[tuple[str, str], ...]] = []
-        for run in self.runs:
-            if run.point.setting not in seen:
-                seen.append(run.point.setting)
-        return seen
-
-    @property
-    def labels(self) -> list[str]:
-        """Attack labels, in the order of the first run."""
-        return list(self.runs[0].result.attacks) if self.runs else []
-
-    def results_for(self, setting: tuple[tuple[str, str], ...]) -> list[EvaluationResult]:
-        return [run.result for run in self.runs if run.point.setting == setting]
-
-    def aggregate(self, setting: tuple[tuple[str, str], ...], what: str) -> tuple[float, float]:
-        """Mean and sample standard deviation over seeds of ``"clean"``, ``"worst-case"`` or an
-        attack label at one setting."""
-        results = self.results_for(setting)
-        if what == "clean":
-            return _mean_std([r.clean for r in results])
-        if what == "worst-case":
-            return _mean_std([r.worst_case for r in results])
-        return _mean_std([r.attacks[what].accuracy for r in results])
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "kind": "sweep", "grid": self.grid, "seeds": self.seeds,
-            "runs": [{"setting": dict(r.point.setting), "seed": r.point.seed, "train_seconds": r.train_seconds,
-                      "result": r.result.to_json()} for r in self.runs],
-        }  # fmt: skip
-
-    @classmethod
-    def from_json(cls, data: Any) -> SweepResult:
-        if not isinstance(data, dict) or data.get("kind") != "sweep":
-            raise ValueError("not a nofrost sweep result (expected {'kind': 'sweep', ...})")
-        runs = [SweepRun(SweepPoint(tuple((k, str(v)) for k, v in r["setting"].items()), int(r["seed"])),
-                         EvaluationResult.from_json(r["result"]), float(r.get("train_seconds", math.nan)))
-                for r in data.get("runs", [])]  # fmt: skip
-        return cls({k: [str(v) for v in vs] for k, vs in data["grid"].items()}, [int(s) for s in data["seeds"]], runs)
-
-    def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        atomic_write_text(path, json.dumps(self.to_json(), indent=2) + "\n")
-        return path
 
 
 def run_sweep(
@@ -228,17 +141,3 @@ def _train_seconds(run: Path) -> float:
     if not path.is_file():
         return math.nan
     return sum(json.loads(line).get("seconds", 0.0) for line in path.read_text().splitlines() if line.strip())
-
-
-def tradeoff_points(sweep: SweepResult) -> dict[str, Any]:
-    """The sweep as one curve for :func:`nofrost.report.tradeoff.tradeoff_plot`: a point per
-    setting at its mean clean and robust accuracies, tagged by the swept values."""
-    points = []
-    for setting in sweep.settings:
-        points.append({
-            "label": ",".join(v for _, v in setting) or "base",
-            "clean": sweep.aggregate(setting, "clean")[0],
-            "attacks": {label: sweep.aggregate(setting, label)[0] for label in sweep.labels},
-            "worst_case": sweep.aggregate(setting, "worst-case")[0],
-        })  # fmt: skip
-    return {"label": ", ".join(sweep.grid) or "sweep", "attacks": sweep.labels, "points": points}

@@ -13,27 +13,16 @@ interpolation and every point carries its audit. Plot the result with
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import torch
 from torch.utils.data import Dataset
 
-from nofrost.evaluate.result import EvaluationResult
 from nofrost.evaluate.robustness import AttackSpec, evaluate
+from nofrost.evaluate.sweep_result import SweepPoint, SweepReference, SweepResult, SweepRun
 
 DEFAULT_GAMMAS: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(11))  # 0, 0.1, ..., 1
-
-
-def _summary(result: EvaluationResult) -> dict[str, Any]:
-    return {
-        "clean": result.clean,
-        "attacks": result.accuracies,
-        "worst_case": result.worst_case,
-        "n": result.n,
-        "audit_failed": [check.check for check in result.failed_checks],
-    }
 
 
 def curve_label(mode: str, p: float | None = None) -> str:
@@ -59,7 +48,7 @@ def gamma_sweep(
     image_size: int | None = None,
     split: str = "test",
     progress: bool = False,
-) -> dict[str, Any]:
+) -> SweepResult:
     """Clean and robust accuracy of the MBN model in ``model_dir`` at each γ in ``gammas``.
 
     Args:
@@ -81,25 +70,15 @@ def gamma_sweep(
             evaluated identically.
         batch_size, device, progress: as for ``evaluate``.
 
-    Returns a JSON-ready dict::
-
-        {"kind": "gamma-sweep", "model": str, "label": "MBNAT (logits)", "mode": ..., "p": ...,
-         "seed": ..., "dataset": ..., "split": ..., "eps": ..., "n": ...,
-         "attacks": [attack labels],
-         "points": [{"gamma": γ, "clean": acc, "attacks": {label: acc}, "worst_case": acc,
-                     "n": ..., "audit_failed": [check names]}, ...],          # one per γ, in order
-         "nofrost": [{"run": str, "label": run dir name, "clean": ..., "attacks": {...},
-                      "worst_case": ..., "n": ..., "audit_failed": [...]}, ...],
-         "seconds": float}
-
-    Accuracies are fractions in [0, 1]. ``audit_failed`` lists the evaluation self-audit checks
-    that failed for that point (see ``nofrost.evaluate.audit``).
+    Returns a :class:`~nofrost.evaluate.sweep_result.SweepResult` over the grid key ``gamma``
+    (values as ``f"{γ:g}"``, one seed), labelled as the paper names the curve ("MBNAT
+    (logits)"): each point's full evaluation result (accuracies as fractions, audit), and the
+    ``nofrost_runs`` as its references.
     """
     from nofrost.data import load_dataset
     from nofrost.models import load_model
     from nofrost.models.mbn import INTERPOLATION_MODES, interpolated, mbn_layers
 
-    started = time.perf_counter()
     if mode not in INTERPOLATION_MODES:
         raise ValueError(f"mode must be one of {', '.join(INTERPOLATION_MODES)}, got {mode!r}")
     gammas = [float(g) for g in gammas]
@@ -121,33 +100,14 @@ def gamma_sweep(
 
     common = dict(attacks=attacks, eps=eps, n=n, batch_size=batch_size, device=device, seed=seed,
                   progress=progress, dataset_name=dataset_name, split=split)
-    points = []
-    labels: list[str] = []
+    runs = []
     for gamma in gammas:
         wrapped = interpolated(model, gamma, mode, p=p, seed=seed)
         result = evaluate(wrapped, dataset, model_name=f"{Path(model_dir).name}@gamma={gamma:g}", **common)
-        labels = list(result.attacks)
-        points.append({"gamma": gamma, **_summary(result)})
-
-    others = []
+        runs.append(SweepRun(SweepPoint((("gamma", f"{gamma:g}"),), seed), result))
+    references = []
     for run in nofrost_runs:
-        other = load_model(run, device=device)
-        result = evaluate(other, dataset, model_name=Path(run).name, **common)
-        others.append({"run": str(run), "label": Path(run).name, **_summary(result)})
-
-    return {
-        "kind": "gamma-sweep",
-        "model": str(model_dir),
-        "label": curve_label(mode, p),
-        "mode": mode,
-        "p": p if mode == "random" else None,
-        "seed": seed,
-        "dataset": dataset_name,
-        "split": split,
-        "eps": eps,
-        "n": points[0]["n"],
-        "attacks": labels,
-        "points": points,
-        "nofrost": others,
-        "seconds": time.perf_counter() - started,
-    }
+        result = evaluate(load_model(run, device=device), dataset, model_name=Path(run).name, **common)
+        references.append(SweepReference(Path(run).name, str(run), result))
+    return SweepResult({"gamma": [f"{g:g}" for g in gammas]}, [seed], runs, label=curve_label(mode, p),
+                       references=references)

@@ -8,6 +8,7 @@ from typing import Any
 
 from nofrost.evaluate.result import EvaluationResult
 from nofrost.evaluate.suites import paper_columns
+from nofrost.evaluate.sweep_result import WORST_CASE, accuracy_of, setting_label
 
 
 def percent(value: float | None) -> str:
@@ -102,17 +103,22 @@ def metrics_table(results: list[EvaluationResult]) -> Table:
 
 
 def sweep_table(sweep) -> Table:
-    """The paper's Table 4 layout: one row per setting, accuracies (%) as mean ± std over seeds."""
+    """The paper's Table 4 layout: one row per setting, accuracies (%) as mean ± std over seeds
+    (the mean alone when each setting has one seed), then one row per reference run."""
     labels = sweep.labels
     first = sweep.runs[0].result.attacks if sweep.runs else {}
+    columns = ["clean", *labels, WORST_CASE]
     table = Table(["setting", "seeds", "clean", *(first[label].display for label in labels), "worst-case"])
+    spread = any(len(sweep.results_for(s)) > 1 for s in sweep.settings)
+
     def cell(setting, what: str) -> str:
         mean, std = sweep.aggregate(setting, what)
-        return f"{100 * mean:.2f} ± {100 * std:.2f}"
+        return f"{100 * mean:.2f} ± {100 * std:.2f}" if spread else percent(mean)
 
     for setting in sweep.settings:
-        table.add(",".join(f"{k}={v}" for k, v in setting) or "base", len(sweep.results_for(setting)),
-                  cell(setting, "clean"), *(cell(setting, label) for label in labels), cell(setting, "worst-case"))
+        table.add(setting_label(setting), len(sweep.results_for(setting)), *(cell(setting, c) for c in columns))
+    for reference in sweep.references:
+        table.add(reference.label, "-", *(percent(accuracy_of(reference.result, c)) for c in columns))
     return table
 
 
