@@ -61,13 +61,13 @@ def test_evaluate_under_l2(trained_run, tmp_path, capsys):
     assert any("noise of ℓ2 norm ε" in check["detail"] for check in result["audit"])  # the audit ran in ℓ2 too
 
 
-def test_report_tabulates_runs(trained_run, tmp_path):
+def test_report_tabulates_runs(trained_run, tmp_path, capsys):
     out = tmp_path / "report.html"
     assert main(["report", str(trained_run), "-o", str(out)]) == 0
+    assert f"wrote {out}, {out.with_suffix('.md')}" in capsys.readouterr().out
     text = out.read_text()
-    assert "<table>" in text and "sat" in text and "cifar_resnet10" in text
-    assert out.with_suffix(".png").stat().st_size > 1000
-
+    assert "<table>" in text and "SAT w/ BN" in text and "cifar_resnet10" in text
+    assert "data:image/png;base64," in text  # figures embedded in the page
 
 
 def test_report_shows_model_properties_of_runs_evaluated_with_metrics(trained_run, tmp_path, capsys):
@@ -81,8 +81,8 @@ def test_report_shows_model_properties_of_runs_evaluated_with_metrics(trained_ru
     out = tmp_path / "report.md"
     assert main(["report", str(run), "-o", str(out)]) == 0
     text = out.read_text()
-    assert "## Model properties" in text and "| run | 24 |" in text and "PGD-2" in text
-    assert (tmp_path / "report_properties.png").read_bytes()[:4] == b"\x89PNG"
+    assert "## Model properties" in text and "| SAT w/ BN (run) | 24 |" in text and "PGD-2" in text
+    assert (tmp_path / "report_figures" / "properties.png").read_bytes()[:4] == b"\x89PNG"
 
 
 TRAIN = ["train", "--preset", "quickstart", "--out", "OUT"]
@@ -123,7 +123,7 @@ TRAIN = ["train", "--preset", "quickstart", "--out", "OUT"]
         (["evaluate", "RUN", "--data", "cifar10:MISSING"], "does not exist"),
         (["evaluate", "GARBAGE", "--data", "cifar10-mini"], "GARBAGE"),
         (["evaluate", "FULL", "--data", "cifar10-mini"], "directory without a saved model"),
-        (["report", "FULL", "-o", "OUT.md"], "not a nofrost run directory"),
+        (["report", "FULL", "-o", "OUT.md"], "is not something `nofrost report` reads"),
         (["gamma-sweep", "RUN", "--data", "cifar10-mini"], "without mixture-BN layers"),
         (["train", "--out", "OUT"], "--preset"),
         (["train", "--out", "OUT", "--resume"], "config.yaml"),

@@ -3,7 +3,7 @@
 import json
 
 from nofrost.evaluate.result import EvaluationResult
-from nofrost.report.runs import runs_report
+from nofrost.report import write_report
 from nofrost.workflows import quickstart
 
 
@@ -34,8 +34,8 @@ def test_quickstart_takes_any_attacks(tiny_overrides, tmp_path):
     assert all(len(row) == 6 for row in summary.table.rows)
     # The report reads the same labels from the runs' eval.json files.
     runs = [tmp_path / "qs" / "sat-bn", tmp_path / "qs" / "nofrost-nf"]
-    report = runs_report(runs, tmp_path / "report.md").read_text()
-    assert "| PGD-3 | APGD-CE-3 |" in report
+    (report,) = write_report(runs, tmp_path / "report.md")
+    assert "| white-box: PGD-3 | white-box: APGD-CE-3 |" in report.read_text()
     for run, row in zip(runs, summary.table.rows):
         evaluation = EvaluationResult.load(run / "eval.json")
         assert f"{100 * evaluation.attacks['pgd:steps=3'].accuracy:.2f}" == row[3]

@@ -144,10 +144,20 @@ def _add_gamma_sweep(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_report(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("report", help="tabulate run directories into Markdown or HTML",
-                       description="Summarize run directories (config, training time, eval.json) in one table and a chart.")
-    p.add_argument("runs", nargs="+", help="run directories written by `nofrost train`")
-    p.add_argument("-o", "--output", default="report.md", help="report file; .html for HTML, else Markdown")
+    p = sub.add_parser(
+        "report", help="one page of results in the paper's layouts: runs, sweeps, ε curves, analyses",
+        description="Report on run directories (`nofrost train`), sweeps (`nofrost sweep` folders, "
+        "gamma_sweep.json), ε curves (`evaluate --eps a,b,c`), analyses (`nofrost analyze` folders), "
+        "evaluation results (`evaluate --json`) and `nofrost reproduce` folders: each row labelled with what "
+        "it is (method, normalization, model, data and budget), robustness in the layout of the paper's Tables "
+        "1-3, 6 and 7 with the self-audit's verdicts, Table 4 (mean ± std over seeds), Table 5, and every "
+        "figure the inputs allow. -o NAME.html writes one self-contained page (figures embedded) and the same "
+        "content as NAME.md; -o NAME.md writes Markdown only. Figures for the Markdown go to NAME_figures/.",
+    )
+    p.add_argument("inputs", nargs="+", metavar="PATH", help="run directories, sweep or analysis folders, JSON results")
+    p.add_argument("-o", "--output", default="report.html",
+                   help="report file: .html (and .md beside it, the default report.html) or .md")
+    p.add_argument("--title", help="the report's title (default: nofrost report, or the reproduced table's)")
 
 
 def _add_analyze(sub: argparse._SubParsersAction) -> None:
@@ -430,9 +440,10 @@ def _cmd_gamma_sweep(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from nofrost.report import runs_report
+    from nofrost.report import write_report
 
-    print(f"wrote {runs_report(args.runs, args.output)}")
+    written = write_report(args.inputs, args.output, title=args.title)
+    print(f"wrote {', '.join(map(str, written))}")
     return 0
 
 

@@ -9,7 +9,7 @@ import torch
 from nofrost import load_model
 from nofrost.config import ConfigError, load_config
 from nofrost.data import load_dataset
-from nofrost.report.runs import load_run, summarize_runs
+from nofrost.report import build_report, load_sources
 from nofrost.train import train
 from nofrost.train.checkpoint import load_checkpoint
 from nofrost.train.loop import _training_and_selection_sets
@@ -66,5 +66,5 @@ def test_best_checkpoint_is_kept_evaluated_and_reported(tiny_overrides, tmp_path
     result = evaluate_run(run, config)
     assert (run / "eval.json").is_file() and (run / "best" / "eval.json").is_file()
     assert result == json.loads((run / "best" / "eval.json").read_text())  # the selected one
-    table = summarize_runs([load_run(run)])
-    assert [row[0] for row in table.rows] == ["run", f"run (best: epoch {best['epoch']}, on holdout)"]
+    robustness = build_report(load_sources([run])).sections[1].blocks[1].table  # both checkpoints, labelled
+    assert [row[0] for row in robustness.rows] == ["SAT w/ BN (run)", f"SAT w/ BN (run, best: epoch {best['epoch']} on holdout)"]

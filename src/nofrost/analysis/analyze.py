@@ -42,6 +42,15 @@ class AnalysisSummary:
     seconds: float = 0.0
 
 
+BN_DISTANCE_FIGURE = "bn_distance.png"
+BN_RUNNING_FIGURE = "bn_running_stats.png"
+#: What the BN-statistics figures show, for reports that embed them.
+BN_FIGURE_CAPTIONS = {
+    BN_DISTANCE_FIGURE: "Clean vs adversarial feature statistics over depth (symmetrised KL per channel)",
+    BN_RUNNING_FIGURE: "Running mean and variance per channel of one BN layer (Figure 1)",
+}
+
+
 def model_labels(models: Sequence[str | Path]) -> list[str]:
     """A short, unique label per model: its folder name, with its parent's where names repeat."""
     paths = [Path(m) for m in models]
@@ -114,7 +123,7 @@ def analyze(
         summary.tables["bn_stats"] = stats_table(stats)
         summary.figures["bn_distance"] = depth_plot(
             [(s.model, relative_depth(len(s.layers)), [layer.distance for layer in s.layers]) for s in stats],
-            out / "bn_distance.png", ylabel="clean vs adversarial distance (sym. KL per channel)",
+            out / BN_DISTANCE_FIGURE, ylabel="clean vs adversarial distance (sym. KL per channel)",
             title=f"{data} {split}, n = {stats[0].n}, {stats[0].attack}",
         )
         bn_models = [(label, model) for label, model, s in zip(labels, loaded, stats) if s.kind == "bn"]
@@ -124,7 +133,7 @@ def analyze(
                 name, mean, var = running_stats(model, layer)
                 scatter.append((f"{label} ({name})", mean.tolist(), var.tolist()))
             summary.figures["bn_running_stats"] = running_stats_scatter(
-                scatter, out / "bn_running_stats.png", title=f"running statistics of BN layer {layer}")
+                scatter, out / BN_RUNNING_FIGURE, title=f"running statistics of BN layer {layer}")
 
     summary.seconds = time.perf_counter() - started
     _write_markdown(summary, out / "analysis.md")
@@ -164,8 +173,8 @@ def _write_markdown(summary: AnalysisSummary, path: Path) -> None:
                   summary.tables["properties"].markdown(), "", "![histograms](properties.png)", ""]
     if "bn_stats" in summary.tables:
         parts += ["## Clean vs adversarial statistics per position", "", summary.tables["bn_stats"].markdown(), "",
-                  "![distance over depth](bn_distance.png)", ""]
+                  f"![distance over depth]({BN_DISTANCE_FIGURE})", ""]
         if "bn_running_stats" in summary.figures:
-            parts += ["![running statistics](bn_running_stats.png)", ""]
+            parts += [f"![running statistics]({BN_RUNNING_FIGURE})", ""]
     parts.append(f"{summary.seconds:.0f} s in all.")
     atomic_write_text(path, "\n".join(parts) + "\n")

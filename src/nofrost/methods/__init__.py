@@ -12,6 +12,7 @@ from nofrost.methods.base import (
     StepOutput,
     TrainingMethod,
     build_method,
+    method_label,
     register_method,
 )
 from nofrost.methods import mixed as _mixed  # noqa: F401  (registers st, sat, pgdat)
@@ -27,4 +28,5 @@ def list_methods() -> list[str]:
     return METHODS.names()
 
 
-__all__ = ["StepContext", "StepOutput", "TrainingMethod", "build_method", "list_methods", "register_method"]
+__all__ = ["StepContext", "StepOutput", "TrainingMethod", "build_method", "list_methods", "method_label",
+           "register_method"]

@@ -65,12 +65,18 @@ METHODS: Registry[MethodFactory] = Registry("training method")
 METHOD_FIELDS: tuple[str, ...] = ("lam", "beta", "tau", "replays")
 
 
-def register_method(name: str, *, uses: tuple[str, ...] = ()) -> Callable[[MethodFactory], MethodFactory]:
+def register_method(
+    name: str, *, uses: tuple[str, ...] = (), display: str | None = None, display_nf: str | None = None,
+) -> Callable[[MethodFactory], MethodFactory]:
     """Register ``factory(method_config, attack_config) -> method`` under ``name``.
 
     ``uses`` names the MethodConfig fields the method reads; :func:`build_method` refuses a
     config that sets any other one, so e.g. ``method.tau`` given to ``trades`` is an error
     rather than silently ignored.
+
+    ``display`` is how tables name the method (the paper's "SAT", "TRADES-FAT"; default: the name
+    in capitals); ``display_nf`` names it on a normalizer-free network when the paper gives that
+    pairing its own name ("NoFrost" for SAT).
     """
     unknown = set(uses) - set(METHOD_FIELDS)
     if unknown:
@@ -78,9 +84,25 @@ def register_method(name: str, *, uses: tuple[str, ...] = ()) -> Callable[[Metho
 
     def decorator(factory: MethodFactory) -> MethodFactory:
         factory.config_fields = tuple(uses)  # type: ignore[attr-defined]
+        factory.display = display or name.upper()  # type: ignore[attr-defined]
+        factory.display_nf = display_nf  # type: ignore[attr-defined]
         return METHODS.register(name)(factory)
 
     return decorator
+
+
+def method_label(name: str, norm: str) -> str:
+    """How a row of a results table names method ``name`` trained with normalization ``norm``:
+    "NoFrost" (SAT on a normalizer-free network), "SAT w/ IN", "ST w/ NF", "MBNAT" (a method
+    whose norm is its own, routed one)."""
+    from nofrost.models.norms import norm_display, norm_traits
+
+    factory = METHODS.get(name)
+    if norm == "none" and factory.display_nf:
+        return factory.display_nf
+    if norm_traits(norm).routed:
+        return factory.display
+    return f"{factory.display} w/ {norm_display(norm)}"
 
 
 def build_method(config: MethodConfig, attack: AttackConfig | None = None) -> TrainingMethod:

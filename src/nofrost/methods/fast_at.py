@@ -47,6 +47,6 @@ class FastAdversarialLoss:
         return StepOutput(loss=cross_entropy(logits_adv, y, ctx), logits_adv=logits_adv)
 
 
-@register_method("fast-at")
+@register_method("fast-at", display="FastAT")
 def _fast_at(config: MethodConfig, attack: AttackConfig) -> FastAdversarialLoss:
     return FastAdversarialLoss(step_size=fgsm_step_size(attack), train_mode=attack.train_mode(method_default=True))

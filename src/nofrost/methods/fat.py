@@ -36,6 +36,6 @@ class FriendlyAdversarialLoss:
         return StepOutput(loss=cross_entropy(logits_adv, y, ctx), logits_adv=logits_adv)
 
 
-@register_method("fat", uses=("tau",))
+@register_method("fat", uses=("tau",), display="FAT")
 def _fat(config: MethodConfig, attack: AttackConfig) -> FriendlyAdversarialLoss:
     return FriendlyAdversarialLoss(tau=DEFAULT_TAU if config.tau is None else config.tau)

@@ -88,7 +88,7 @@ class FreeAdversarialLoss:
         self.delta = None if delta is None else delta.detach().clone()
 
 
-@register_method("free-at", uses=("replays",))
+@register_method("free-at", uses=("replays",), display="FreeAT")
 def _free_at(config: MethodConfig, attack: AttackConfig) -> FreeAdversarialLoss:
     step_size = attack.step_size if attack.step_size is not None else attack.eps
     replays = DEFAULT_REPLAYS if config.replays is None else config.replays

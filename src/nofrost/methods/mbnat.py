@@ -44,6 +44,6 @@ class MixtureBNAdversarialLoss:
         return StepOutput(loss=loss, logits_clean=logits_clean, logits_adv=logits_adv)
 
 
-@register_method("mbnat", uses=("lam",))
+@register_method("mbnat", uses=("lam",), display="MBNAT")
 def _mbnat(config: MethodConfig, attack: AttackConfig) -> MixtureBNAdversarialLoss:
     return MixtureBNAdversarialLoss(lam=DEFAULT_LAM if config.lam is None else config.lam)

@@ -47,8 +47,8 @@ class MixedAdversarialLoss:
         return StepOutput(loss=loss, logits_clean=logits_clean, logits_adv=logits_adv)
 
 
-def _registered(name: str, default_lam: float, *, fixed: bool) -> None:
-    @register_method(name, uses=("lam",))
+def _registered(name: str, default_lam: float, *, fixed: bool, display_nf: str | None = None) -> None:
+    @register_method(name, uses=("lam",), display_nf=display_nf)
     def factory(config: MethodConfig, attack: AttackConfig | None = None) -> MixedAdversarialLoss:
         if config.lam is None:
             return MixedAdversarialLoss(lam=default_lam)
@@ -61,5 +61,5 @@ def _registered(name: str, default_lam: float, *, fixed: bool) -> None:
 
 
 _registered("st", 0.0, fixed=True)
-_registered("sat", 0.5, fixed=False)
+_registered("sat", 0.5, fixed=False, display_nf="NoFrost")  # NoFrost is SAT on an NF network (Sec. 3.1)
 _registered("pgdat", 1.0, fixed=True)

@@ -41,12 +41,12 @@ class TradesLoss:
         return StepOutput(loss=loss, logits_clean=logits_clean, logits_adv=logits_adv)
 
 
-@register_method("trades", uses=("beta",))
+@register_method("trades", uses=("beta",), display="TRADES")
 def _trades(config: MethodConfig, attack: AttackConfig) -> TradesLoss:
     return TradesLoss(beta=DEFAULT_BETA if config.beta is None else config.beta)
 
 
-@register_method("trades-fat", uses=("beta", "tau"))
+@register_method("trades-fat", uses=("beta", "tau"), display="TRADES-FAT")
 def _trades_fat(config: MethodConfig, attack: AttackConfig) -> TradesLoss:
     beta = DEFAULT_BETA if config.beta is None else config.beta
     return TradesLoss(beta=beta, tau=DEFAULT_TAU if config.tau is None else config.tau)

@@ -20,6 +20,7 @@ from nofrost.models.factory import (
     create_model,
     create_model_from_spec,
     list_models,
+    model_norm,
     register_model,
 )
 from nofrost.models.io import ModelLoadError, detect_timm_architecture, load_model, model_spec, save_model
@@ -38,6 +39,7 @@ from nofrost.models.norms import (
     is_normalization_layer,
     list_norms,
     make_norm,
+    norm_display,
     norm_layer,
     register_norm,
 )
@@ -63,6 +65,8 @@ __all__ = [
     "is_normalization_layer",
     "list_models",
     "list_norms",
+    "model_norm",
+    "norm_display",
     "load_model",
     "make_norm",
     "model_spec",

@@ -55,6 +55,15 @@ def _jsonable(value: Any, where: str) -> Any:
     )
 
 
+def model_norm(name: str, norm: str | None = None) -> str:
+    """The normalization kind model ``name`` is built with: ``norm`` when given, else the
+    factory's default, and ``"none"`` for a normalizer-free model that takes no ``norm``."""
+    parameter = inspect.signature(MODELS.get(name)).parameters.get("norm")
+    if parameter is None:
+        return "none"
+    return norm if norm is not None else parameter.default
+
+
 def _accepted_kwargs(factory: ModelFactory) -> list[str]:
     params = inspect.signature(factory).parameters
     return [n for n, p in params.items() if n != "num_classes" and p.kind != p.VAR_KEYWORD]

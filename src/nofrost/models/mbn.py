@@ -127,7 +127,7 @@ class MixtureBatchNorm2d(nn.Module):
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, mode={self.mode}"
 
 
-@register_norm("mbn", batch_stats=True, routed=True)
+@register_norm("mbn", display="MBN", batch_stats=True, routed=True)
 def _mixture_batch_norm(num_channels: int, device=None, dtype=None) -> nn.Module:
     """Mixture BN (Xie & Yuille, 2020): BN_c for clean and BN_a for adversarial images."""
     return MixtureBatchNorm2d(num_channels, device=device, dtype=dtype)

@@ -61,17 +61,20 @@ class NormTraits:
 
 
 NORM_TRAITS: dict[str, NormTraits] = {}
+NORM_DISPLAY: dict[str, str] = {}
 
 
 def register_norm(
-    name: str, *, batch_stats: bool = False, per_image: bool = False, routed: bool = False
+    name: str, *, display: str | None = None, batch_stats: bool = False, per_image: bool = False, routed: bool = False
 ) -> Callable[[NormFactory], NormFactory]:
     """Decorator registering ``factory(num_channels, device=None, dtype=None) -> nn.Module``
-    with the :class:`NormTraits` of the layers it makes."""
+    with the :class:`NormTraits` of the layers it makes and its ``display`` name in tables
+    ("BN", "IN", "NF"; default: the name in capitals), as in the paper's "SAT w/ IN"."""
 
     def decorator(factory: NormFactory) -> NormFactory:
         NORM_LAYERS.register(name)(factory)
         NORM_TRAITS[name] = NormTraits(batch_stats=batch_stats, per_image=per_image, routed=routed)
+        NORM_DISPLAY[name] = display or name.upper()
         return factory
 
     return decorator
@@ -81,6 +84,12 @@ def norm_traits(kind: str) -> NormTraits:
     """The traits of registered norm ``kind`` (a ValueError listing the kinds if unknown)."""
     NORM_LAYERS.get(kind)
     return NORM_TRAITS[kind]
+
+
+def norm_display(kind: str) -> str:
+    """How tables name registered norm ``kind``: "BN", "IN", "GN", "NF", "MBN"."""
+    NORM_LAYERS.get(kind)
+    return NORM_DISPLAY[kind]
 
 
 def list_norms() -> list[str]:
@@ -177,25 +186,25 @@ class GroupNorm(nn.GroupNorm):
         )
 
 
-@register_norm("bn", batch_stats=True)
+@register_norm("bn", display="BN", batch_stats=True)
 def _batch_norm(num_channels: int, device=None, dtype=None) -> nn.Module:
     """Batch normalization (Ioffe & Szegedy, 2015)."""
     return nn.BatchNorm2d(num_channels, device=device, dtype=dtype)
 
 
-@register_norm("in", per_image=True)
+@register_norm("in", display="IN", per_image=True)
 def _instance_norm(num_channels: int, device=None, dtype=None) -> nn.Module:
     """Affine instance normalization (Ulyanov et al., 2016), no running statistics."""
     return InstanceNorm2d(num_channels, device=device, dtype=dtype)
 
 
-@register_norm("gn", per_image=True)
+@register_norm("gn", display="GN", per_image=True)
 def _group_norm(num_channels: int, device=None, dtype=None) -> nn.Module:
     """Group normalization (Wu & He, 2018), up to 32 groups."""
     return GroupNorm(num_channels, device=device, dtype=dtype)
 
 
-@register_norm("none")
+@register_norm("none", display="NF")
 def _no_norm(num_channels: int, device=None, dtype=None) -> nn.Module:
     """No normalization (identity)."""
     return nn.Identity()

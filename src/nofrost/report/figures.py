@@ -94,3 +94,28 @@ def curves(xs: list[float], series: dict[str, list[float]], path: str | Path, xl
                 linestyle="--" if name in dashed else "-")
     _decorate(ax, xlabel, ylabel, title)
     return _save(fig, path)
+
+
+#: The per-epoch accuracies of metrics.jsonl that training curves draw, with their names.
+TRAINING_ACCURACIES = (("train_clean_acc", "train clean"), ("train_adv_acc", "train adversarial"),
+                       ("eval_clean_acc", "held-out clean"), ("select_robust_acc", "held-out robust"))
+
+
+def training_curves(runs: list[tuple[str, list[dict]]], path: str | Path) -> Path:
+    """Two panels over epochs: the training loss, and every accuracy ``metrics.jsonl`` records
+    (one colour per run, one line style per accuracy); ``runs`` are ``(label, records)``."""
+    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10.4, 3.8))
+    styles = ("-", "--", ":", "-.")
+    for index, (label, records) in enumerate(runs):
+        colour = f"C{index % 10}"
+        epochs = [r["epoch"] for r in records]
+        loss_ax.plot(epochs, [r.get("train_loss") for r in records], color=colour, marker="o", markersize=3,
+                     label=label)
+        for (key, name), style in zip(TRAINING_ACCURACIES, styles):
+            points = [(r["epoch"], 100 * r[key]) for r in records if r.get(key) is not None]
+            if points:
+                acc_ax.plot(*zip(*points), color=colour, linestyle=style, marker="o", markersize=3,
+                            label=f"{label}: {name}")
+    _decorate(loss_ax, "epoch", "training loss", "")
+    _decorate(acc_ax, "epoch", "accuracy (%)", "")
+    return _save(fig, path)

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from nofrost.evaluate.result import EvaluationResult
 from nofrost.evaluate.suites import paper_columns
 from nofrost.evaluate.sweep_result import WORST_CASE, accuracy_of, setting_label
+
+
+WARNING = "⚠"  # a cell or note starting with it is a failed audit verdict (highlighted in HTML)
+_NUMBER = re.compile(r"^[-+]?[\d.,]+( ± [\d.,]+)?( ?(%|s|min|h))?$|^-$")
 
 
 def percent(value: float | None) -> str:
@@ -44,12 +49,18 @@ class Table:
             i = j + 1
         return "  ".join(cells).rstrip()
 
+    def numeric_columns(self) -> list[bool]:
+        """Per column, whether every cell is a number ("40.40", "70.15 ± 0.03", "35 s", "-"), so
+        renderers right-align it; a cell starting with a warning sign does not count against."""
+        return [bool(self.rows) and all(_NUMBER.match(r[i]) or r[i].startswith(WARNING) for r in self.rows)
+                for i in range(len(self.headers))]  # fmt: skip
+
     def markdown(self) -> str:
         headers = self.headers
         if self.groups:
             headers = [f"{g}: {h}" if g else h for g, h in zip(self.groups, self.headers)]
         head = "| " + " | ".join(headers) + " |"
-        align = "|" + "|".join([":---"] + ["---:"] * (len(self.headers) - 1)) + "|"
+        align = "|" + "|".join("---:" if numeric else ":---" for numeric in self.numeric_columns()) + "|"
         return "\n".join([head, align, *("| " + " | ".join(r) + " |" for r in self.rows)])
 
     def html(self) -> str:
