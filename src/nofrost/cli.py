@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -21,7 +22,8 @@ EPILOG = """examples:
   nofrost evaluate runs/nf --data cifar10-mini --attacks clean --metrics margin,thickness,smoothness
   nofrost analyze runs/sat runs/nf --metrics margin,thickness,smoothness --bn-stats --out analysis
   nofrost sweep --preset quickstart --grid method.lam=0,0.5,1 --seeds 0,1,2 --out sweeps/lam
-  nofrost report runs/nf runs/bn -o report.html
+  nofrost report runs/nf runs/bn sweeps/lam -o report.html   # one page (+ report.md)
+  nofrost reproduce table3 --scale cpu --out repro/table3     # a paper table by name (--list)
   nofrost gamma-sweep runs/mbnat --data cifar10-mini --nofrost runs/nf   # MBNAT trade-off curve
   nofrost list                                         # models, attacks, methods, presets, datasets
 """
@@ -216,6 +218,33 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
 
 
+def _add_reproduce(sub: argparse._SubParsersAction) -> None:
+    from nofrost.reproduce import SCALES, TARGETS
+
+    listing = "; ".join(f"{t.name}" + ("" if t.available else " (not yet)") for t in TARGETS.values())
+    p = sub.add_parser(
+        "reproduce",
+        help="re-run a table or figure of the NoFrost paper by name, at a scale you choose",
+        description="Train the runs of one of the paper's tables or figures, evaluate them as the paper did, run "
+        "what the target measures after training (ε curves, γ sweeps, model properties, BN statistics) and write "
+        f"OUT/report.html. Targets: {listing}. Scales: "
+        + "; ".join(f"{s.name}: {s.describe}" for s in SCALES.values())
+        + ". Re-running the same command skips finished steps. Only the imagenet scale is the paper's setting: "
+        "smaller scales show what they show, not whether the paper's claims hold.",
+    )
+    p.add_argument("target", nargs="?", help="table1 ... table7, figure1 ... figure7 (omit with --list)")
+    p.add_argument("--scale", default="cpu", choices=list(SCALES), help="how big the runs are (default: cpu)")
+    p.add_argument("--out", help="output folder: runs, measurements, reproduce.json and report.html")
+    p.add_argument("--data-root", help="the dataset folder for --scale cifar10 or imagenet")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="an override for every training run, e.g. optim.epochs=2 for a shorter try")
+    p.add_argument("--print-commands", action="store_true",
+                   help="print the commands (training as torchrun) instead of running them, e.g. for a cluster")
+    p.add_argument("--nproc", type=int, default=8, help="--nproc_per_node in printed torchrun commands (default: 8)")
+    p.add_argument("--list", action="store_true", help="list the tables and figures and exit")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nofrost",
@@ -234,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_analyze(sub)
     _add_sweep(sub)
     _add_gamma_sweep(sub)
+    _add_reproduce(sub)
     sub.add_parser("list", help="list registered models, attacks, attack suites, training methods, presets and datasets")
     return parser
 
@@ -499,6 +529,28 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_reproduce(args: argparse.Namespace) -> int:
+    from nofrost.reproduce import TARGETS, plan, reproduce, write_manifest
+
+    if args.list or not args.target:
+        for t in TARGETS.values():
+            print(f"{t.name:8s} {t.title}" + ("" if t.available else f"\n         not yet: it {t.missing}"))
+        return 0
+    if not args.out:
+        raise ValueError("give --out DIR: the folder for the runs and the report")
+    if args.nproc < 1:
+        raise ValueError(f"--nproc must be at least 1, got {args.nproc}")
+    planned = plan(args.target, args.scale, args.out, data_root=args.data_root, overrides=args.overrides)
+    if args.print_commands:
+        write_manifest(planned)
+        print("\n".join(step.command(args.nproc) for step in planned.steps))
+        print(f"nofrost report {shlex.quote(str(planned.out))} -o {shlex.quote(str(planned.out / 'report.html'))}")
+        return 0
+    written = reproduce(planned, quiet=args.quiet)
+    print(f"wrote {', '.join(map(str, written))}")
+    return 0
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     from nofrost import attacks, data, methods, models
     from nofrost.config import list_presets
@@ -534,6 +586,7 @@ COMMANDS = {
     "analyze": _cmd_analyze,
     "sweep": _cmd_sweep,
     "gamma-sweep": _cmd_gamma_sweep,
+    "reproduce": _cmd_reproduce,
     "list": _cmd_list,
 }
 

@@ -144,7 +144,10 @@ def _add(sources: Sources, path: Path) -> None:
             sources.title = sources.title or manifest.get("title")
             sources.notes += list(manifest.get("notes", []))
             for entry in manifest.get("inputs", []):
-                _add(sources, path / entry)
+                if (path / entry).exists():
+                    _add(sources, path / entry)
+                else:
+                    sources.notes.append(f"`{entry}` has not run yet.")
         elif (path / "config.yaml").is_file():
             sources.runs.append(load_run(path))
             if (path / EPS_CURVE_FILE).is_file():

@@ -1,0 +1,78 @@
+"""`nofrost reproduce`: every paper target plans at every scale; a tiny real table end to end."""
+
+from __future__ import annotations
+
+import json
+import shlex
+
+import pytest
+
+from nofrost.cli import main
+from nofrost.reproduce import SCALES, TARGETS, plan
+
+
+@pytest.mark.parametrize("scale", list(SCALES))
+@pytest.mark.parametrize("name", [t.name for t in TARGETS.values() if t.available])
+def test_every_target_plans_with_valid_configs_at_every_scale(name, scale, tmp_path):
+    planned = plan(name, scale, tmp_path / "out", data_root=None if scale == "cpu" else "/data")
+    trains = [s for s in planned.steps if s.argv[0] in ("train", "sweep")]
+    assert len(trains) == len(TARGETS[name].arms) and planned.inputs
+    for step in trains:
+        preset = step.argv[step.argv.index("--preset") + 1]
+        if scale == "imagenet":
+            assert preset.startswith("imagenet-") and preset.endswith(("-r26", "-r50", "-eps2", "-eps4"))
+        else:
+            assert preset.startswith("cifar10-")
+        assert f"eval.attacks=[{TARGETS[name].attacks}]" in step.argv
+
+
+def test_the_imagenet_recipe_is_printed_as_torchrun_commands(tmp_path, capsys):
+    out = tmp_path / "t7"
+    assert main(["reproduce", "table7", "--scale", "imagenet", "--data-root", "/data/imagenet", "--out", str(out),
+                 "--print-commands"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 7 and lines[-1].startswith("nofrost report")
+    first = shlex.split(lines[0])
+    assert first[:5] == ["torchrun", "--nproc_per_node=8", "-m", "nofrost", "train"]
+    assert first[first.index("--preset") + 1] == "imagenet-fast-at-r50-eps2"
+    assert [shlex.split(line)[shlex.split(line).index("--preset") + 1] for line in lines[:6]] == [
+        f"imagenet-{r}-r50-eps{k}" for k in (2, 4) for r in ("fast-at", "free-at", "nofrost")]
+    manifest = json.loads((out / "reproduce.json").read_text())  # so that `nofrost report` reads the runs later
+    assert manifest["target"] == "table7" and len(manifest["inputs"]) == 6
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["reproduce", "figure3", "--out", "OUT"], "figure3 cannot be reproduced yet: it needs NoFrost*"),
+    (["reproduce", "table9", "--out", "OUT"], "unknown table or figure 'table9'; available: table1"),
+    (["reproduce", "table1", "--scale", "cifar10", "--out", "OUT"], "give --data-root"),
+    (["reproduce", "table1"], "give --out DIR"),
+    (["reproduce", "table1", "--out", "OUT", "--set", "optim.epoch=2"], "unknown key 'optim.epoch'"),
+])
+def test_bad_requests_get_one_clear_error(argv, fragment, capsys, tmp_path):
+    argv = [a.replace("OUT", str(tmp_path / "out")) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and "Traceback" not in err
+
+
+def test_list_names_every_target_and_what_is_missing(capsys):
+    assert main(["reproduce", "--list"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in TARGETS) and "not yet: it needs NoFrost*" in out
+
+
+@pytest.mark.slow
+def test_table3_at_a_tiny_cpu_scale_end_to_end(tiny_overrides, tmp_path, capsys):
+    out = tmp_path / "table3"
+    argv = ["reproduce", "table3", "--scale", "cpu", "--out", str(out), "--quiet",
+            *(a for o in [*tiny_overrides, "eval.attacks=[pgd:steps=2]"] for a in ("--set", o))]
+    assert main(argv) == 0
+    page = (out / "report.html").read_text()
+    assert "Table 3: SAT with BN or IN against NoFrost" in page
+    for row in ("SAT w/ BN (sat-bn)", "SAT w/ IN (sat-in)", "NoFrost (nofrost)"):
+        assert row in page
+    assert "neither replicate nor refute" in page
+    # Re-running skips every finished step.
+    capsys.readouterr()
+    assert main([a for a in argv if a != "--quiet"]) == 0
+    assert capsys.readouterr().out.count("done, skipped") == 3
