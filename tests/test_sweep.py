@@ -10,7 +10,8 @@ import pytest
 
 from nofrost.cli import main
 from nofrost.evaluate import EvaluationResult
-from nofrost.sweep import SweepResult, eta_text, parse_grid, parse_seeds, plan_sweep
+from nofrost.console import eta_text
+from nofrost.sweep import SweepResult, parse_grid, parse_seeds, plan_sweep
 
 
 def _sets(overrides):

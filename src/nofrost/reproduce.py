@@ -256,7 +256,7 @@ def reproduce(planned: Plan, *, quiet: bool = False) -> list[Path]:
     report last. Returns the report's files."""
     from nofrost.cli import main
     from nofrost.report import write_report
-    from nofrost.sweep import eta_text
+    from nofrost.console import eta_text
 
     write_manifest(planned)
     spent: list[float] = []

@@ -96,7 +96,7 @@ def run_sweep(
 ) -> SweepResult:
     """Train and evaluate every planned run in turn (skipping finished ones, resuming
     interrupted ones); write ``out/sweep.json`` after each run and return the aggregate."""
-    from nofrost.console import progress_enabled
+    from nofrost.console import eta_text, progress_enabled
     from nofrost.train import train
     from nofrost.workflows import evaluate_run
 
@@ -124,15 +124,6 @@ def run_sweep(
         sweep.runs.append(SweepRun(point, result, seconds))
         sweep.save(out / RESULT_FILE)
     return sweep
-
-
-def eta_text(seconds: float) -> str:
-    """``"42 s"``, ``"7 min"``, ``"2.5 h"``: a rough remaining time."""
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 90 * 60:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 def _train_seconds(run: Path) -> float:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Sequence
 
 from nofrost.config import Config, load_config
-from nofrost.console import progress_enabled
+from nofrost.console import eta_text, progress_enabled
 from nofrost.data import load_dataset
 from nofrost.distributed import resolve_device
 from nofrost.evaluate import evaluate
@@ -66,15 +66,21 @@ def quickstart(out_dir: str | Path = "nofrost-quickstart", *, overrides: Sequenc
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
-    for run_name, method_label, norm, norm_label in QUICKSTART_ARMS:
+    for index, (run_name, method_label, norm, norm_label) in enumerate(QUICKSTART_ARMS, start=1):
         config = load_config("quickstart", overrides=[*overrides, f"model.norm={norm}"])
         run = out / run_name
         if not quiet:
-            print(f"== {method_label} ({norm_label}): {config.model.name}, {config.optim.epochs} epochs -> {run}")
+            print(f"== [{index}/{len(QUICKSTART_ARMS)}] {method_label} ({norm_label}): {config.model.name}, "
+                  f"{config.optim.epochs} epochs -> {run}", flush=True)
+        arm_started = time.perf_counter()
         # Re-running continues (or just re-reports) a finished run instead of refusing.
         result = train(config, run, resume=(run / "checkpoint.pt").exists(), quiet=quiet)
         evaluation = evaluate_run(run, config, progress=progress_enabled(quiet))
         rows.append((method_label, norm_label, evaluation, result.seconds))
+        left = len(QUICKSTART_ARMS) - index
+        if not quiet and left:
+            took = time.perf_counter() - arm_started
+            print(f"   {took:.0f} s; about {eta_text(took * left)} left in all", flush=True)
 
     # One column per evaluated attack (eval.attacks, "pgd" unless overridden), by its display name.
     labels = list(rows[0][2].attacks)

@@ -1,6 +1,7 @@
 """The trainer: run directory contents, resume equivalence, divergence, refusing to overwrite."""
 
 import json
+import re
 
 import pytest
 import torch
@@ -58,6 +59,14 @@ def test_resume_ends_in_the_same_model_as_an_uninterrupted_run(norm, tiny_overri
         assert torch.equal(a, b), name
     metrics = [json.loads(line) for line in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()]
     assert [m["epoch"] for m in metrics] == [1, 2, 3]
+
+
+def test_each_epoch_line_says_how_long_the_run_has_left(tiny_config, tmp_path, capsys):
+    train(tiny_config, tmp_path / "run")
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("epoch ")]
+    assert len(lines) == 2
+    assert lines[0].startswith("epoch 1/2 | loss ") and re.search(r"\| about \d+ s left$", lines[0])
+    assert "left" not in lines[1]  # the last epoch has none
 
 
 def test_refuses_to_overwrite_a_finished_run(tiny_config, tmp_path):

@@ -29,6 +29,7 @@ import contextlib
 import dataclasses
 import json
 import math
+import statistics
 import sys
 import time
 import warnings
@@ -45,7 +46,7 @@ from tqdm.auto import tqdm
 
 from nofrost.attacks import default_step_size, pgd_attack
 from nofrost.config import Config, save_config
-from nofrost.console import progress_enabled
+from nofrost.console import eta_text, progress_enabled
 from nofrost.data import (
     dataset_info,
     dataset_targets,
@@ -374,7 +375,9 @@ def _train(config: Config, out: Path, dist: DistContext, *, resume: bool, quiet:
             _save_checkpoint(checkpoint_path, model, optimizer, schedule, epoch + 1, config, method, rank_states, best)
             _write_metrics(out / "metrics.jsonl", history)
         if not quiet:
-            print(_format_record(record, epochs), file=sys.stderr)
+            done_here = history[-(epoch + 1 - start_epoch):]  # the epochs this invocation ran
+            left = statistics.fmean(r["seconds"] for r in done_here) * (epochs - epoch - 1)
+            print(_format_record(record, epochs) + (f" | about {eta_text(left)} left" if left else ""), file=sys.stderr)
 
     if dist.is_main:
         save_model(model, out)
