@@ -130,7 +130,7 @@ class Scale:
         replays = load_config(preset).method.replays or 1
         return [*sets, "data.name=cifar10-mini", "data.root=null", "data.eval_n=0", "model.name=cifar_resnet10",
                 f"optim.epochs={math.ceil(CPU_EPOCHS / replays)}", "optim.batch_size=128", "attack.steps=3",
-                "runtime.bf16=false", "runtime.channels_last=false", "runtime.device=auto", "eval.n=500"]
+                "runtime.device=auto", "eval.n=500"]
 
     def data_arg(self, data_root: str | None) -> str:
         return self.data if not self.needs_root else f"{self.data}:{data_root}"
