@@ -1,0 +1,85 @@
+"""Blur corruptions: Gaussian, glass, defocus, motion and zoom blur."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nofrost.data.corruptions import ops
+from nofrost.data.corruptions.base import CORRUPTIONS, draw
+
+
+@CORRUPTIONS.register("gaussian_blur")
+def gaussian_blur(x, params, rngs):
+    """Gaussian blur of sigma ``params[0]`` pixels (edge pixels repeated)."""
+    return ops.gaussian_filter(x, params[0])
+
+
+def glass_positions(height: int, width: int, max_delta: int) -> np.ndarray:
+    """The pixels the published glass blur visits, in its order: rows then columns, each from
+    ``side - max_delta`` down to ``max_delta + 1``, as flat indices ``row * width + col``."""
+    rows = np.arange(height - max_delta, max_delta, -1)
+    cols = np.arange(width - max_delta, max_delta, -1)
+    return (rows[:, None] * width + cols[None, :]).ravel()
+
+
+def shuffle_pixels(x: np.ndarray, offsets: np.ndarray, max_delta: int) -> np.ndarray:
+    """The glass blur's local pixel shuffle, for a batch at once.
+
+    ``x``: ``(N, H, W, C)``; ``offsets``: ``(N, iterations, P, 2)`` integer ``(dx, dy)`` for the
+    ``P`` positions of :func:`glass_positions`. In order, each visited pixel is swapped with the
+    one ``(dy, dx)`` away. The swaps are sequential (a pixel may move several times), so the
+    loop runs over positions; it is vectorised over the batch, which gives each image exactly
+    the swaps a per-image loop would make.
+    """
+    n, h, w, c = x.shape
+    flat = x.reshape(n, h * w, c).copy()
+    positions = glass_positions(h, w, max_delta)
+    batch = np.arange(n)
+    partners = positions[None, None, :] + offsets[..., 1] * w + offsets[..., 0]
+    for iteration in range(offsets.shape[1]):
+        for k, p in enumerate(positions):
+            q = partners[:, iteration, k]
+            here = flat[:, p].copy()
+            flat[:, p] = flat[batch, q]
+            flat[batch, q] = here
+    return flat.reshape(n, h, w, c)
+
+
+@CORRUPTIONS.register("glass_blur")
+def glass_blur(x, params, rngs):
+    """Gaussian blur (sigma ``params[0]``), quantised to 8 bits by truncation as published,
+    ``params[2]`` rounds of local pixel swaps with offsets drawn in
+    ``[-params[1], params[1] - 1]``, then the same blur again."""
+    sigma, max_delta, iterations = params
+    h, w = x.shape[1:3]
+    blurred = np.floor(ops.gaussian_filter(x, sigma) * 255).astype(np.uint8)
+    count = len(glass_positions(h, w, max_delta))
+    offsets = draw(rngs, lambda rng: rng.integers(-max_delta, max_delta, (iterations, count, 2)))
+    shuffled = shuffle_pixels(blurred, offsets, max_delta).astype(np.float32) / 255
+    return ops.gaussian_filter(shuffled, sigma)
+
+
+@CORRUPTIONS.register("defocus_blur")
+def defocus_blur(x, params, rngs):
+    """Correlate with an anti-aliased disk of radius ``params[0]`` (alias sigma ``params[1]``)."""
+    radius, alias_blur = params
+    return ops.correlate2d(x, ops.disk_kernel(radius, alias_blur))
+
+
+@CORRUPTIONS.register("motion_blur")
+def motion_blur(x, params, rngs):
+    """ImageMagick-style motion blur (radius ``params[0]``, sigma ``params[1]``) at an angle
+    drawn uniformly in [-45, 45] degrees, quantised to 8 bits as the published PNG round trip."""
+    radius, sigma = params
+    angles = draw(rngs, lambda rng: rng.uniform(-45, 45))
+    return np.round(ops.motion_blur(x, radius, sigma, angles) * 255) / 255
+
+
+@CORRUPTIONS.register("zoom_blur")
+def zoom_blur(x, params, rngs):
+    """Average the image with its centre zoomed by each factor of ``numpy.arange(*params)``."""
+    factors = np.arange(*params)
+    total = x.copy()
+    for factor in factors:
+        total += ops.clipped_zoom(x, float(factor))
+    return total / np.float32(len(factors) + 1)
