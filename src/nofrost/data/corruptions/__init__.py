@@ -39,12 +39,15 @@ def list_corruptions() -> list[str]:
 
 # imported last: the generators check names and severities against the lists above
 from nofrost.data.corruptions.generate import GENERATOR_VERSION, corrupt  # noqa: E402
+from nofrost.data.corruptions.dataset import CorruptedDataset, source_digest  # noqa: E402
 
 __all__ = [
     "BENCHMARK_CORRUPTIONS",
+    "CorruptedDataset",
     "EXTRA_CORRUPTIONS",
     "GENERATOR_VERSION",
     "SEVERITIES",
     "corrupt",
     "list_corruptions",
+    "source_digest",
 ]
