@@ -26,30 +26,39 @@ def shuffle_pixels(x: np.ndarray, offsets: np.ndarray, max_delta: int) -> np.nda
     """The glass blur's local pixel shuffle, for a batch at once.
 
     ``x``: ``(N, H, W, C)``; ``offsets``: ``(N, iterations, P, 2)`` integer ``(dx, dy)`` for the
-    ``P`` positions of :func:`glass_positions`. In order, each visited pixel is swapped with the
-    one ``(dy, dx)`` away. The swaps are sequential (a pixel may move several times), so the
-    loop runs over positions; it is vectorised over the batch, which gives each image exactly
-    the swaps a per-image loop would make.
+    ``P`` positions of :func:`glass_positions`. In order, each visited pixel takes the value of
+    the pixel ``(dy, dx)`` away. (The published code writes a swap, ``a, b = b, a`` of two
+    NumPy views of the pixels' channels; the first assignment overwrites what the second then
+    reads, so the partner keeps its value: a copy, which is what CIFAR-10-C and ImageNet-C
+    hold.) A pixel may change several times, so the result depends on the order. Two visits
+    can touch a common pixel only if their positions are within ``R = 2 * max_delta`` of each
+    other in rows and in columns; such a pair keeps its order under the wavefront schedule
+    ``t = (R + 1) * (rows below the first visited) + (columns left of it)`` (a later visit is
+    either in the same row further left, or in a lower row, at most ``R`` columns to the
+    right), while visits of equal ``t`` are ``R + 1`` columns apart or more and touch disjoint
+    pixels. So all visits of one ``t`` run at once, for every image of the batch, with exactly
+    the result of the one-by-one loop.
     """
     n, h, w, c = x.shape
     flat = x.reshape(n, h * w, c).copy()
     positions = glass_positions(h, w, max_delta)
-    batch = np.arange(n)
+    rows, cols = positions // w, positions % w
+    wave = (2 * max_delta + 1) * (rows.max() - rows) + (cols.max() - cols)
+    order = np.argsort(wave, kind="stable")
+    fronts = np.split(order, np.flatnonzero(np.diff(wave[order])) + 1)
+    batch = np.arange(n)[:, None]
     partners = positions[None, None, :] + offsets[..., 1] * w + offsets[..., 0]
     for iteration in range(offsets.shape[1]):
-        for k, p in enumerate(positions):
-            q = partners[:, iteration, k]
-            here = flat[:, p].copy()
-            flat[:, p] = flat[batch, q]
-            flat[batch, q] = here
+        for front in fronts:
+            flat[:, positions[front]] = flat[batch, partners[:, iteration, front]]
     return flat.reshape(n, h, w, c)
 
 
 @CORRUPTIONS.register("glass_blur")
 def glass_blur(x, params, rngs):
     """Gaussian blur (sigma ``params[0]``), quantised to 8 bits by truncation as published,
-    ``params[2]`` rounds of local pixel swaps with offsets drawn in
-    ``[-params[1], params[1] - 1]``, then the same blur again."""
+    ``params[2]`` rounds of the local pixel shuffle (:func:`shuffle_pixels`) with offsets drawn
+    in ``[-params[1], params[1] - 1]``, then the same blur again."""
     sigma, max_delta, iterations = params
     h, w = x.shape[1:3]
     blurred = np.floor(ops.gaussian_filter(x, sigma) * 255).astype(np.uint8)

@@ -1,0 +1,126 @@
+"""How fast nofrost generates each corruption (images/s, one CPU thread), optionally next to the
+``imagecorruptions`` package (or its fork ``imagecorruptions-imaug``) in the same process.
+
+Times :func:`nofrost.data.corruptions.corrupt` on real CIFAR-10 test images at 32 px (CIFAR-10-C
+constants) and on the shared ImageNet photos centre-cropped to 224 px (ImageNet-C constants), at
+one severity (default 3), in batches as :class:`~nofrost.data.corruptions.CorruptedDataset`
+generates them. With ``--compare`` the package's ``corrupt`` runs on the same 224 px photos
+one by one (it takes one image; its constants are ImageNet-C's) and the table adds, for the
+corruptions without randomness, the largest difference between its 8-bit output and ours, and
+for all of them the mean absolute change each makes (same images and severity).
+
+    python benchmarks/corruption_speed.py --out benchmarks/results/corruption_speed_cpu.md
+    python benchmarks/corruption_speed.py --compare --extra-path /tmp/icpkgs --out ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from nofrost.data import load_dataset  # noqa: E402
+from nofrost.data.corruptions import corrupt, list_corruptions  # noqa: E402
+from nofrost.report.tables import Table  # noqa: E402
+
+from _report import device_name, publish  # noqa: E402
+
+SAMPLES = ROOT.parent / "shared" / "data" / "imagenet-samples"
+#: Corruptions whose output has no randomness: comparable pixel for pixel with another package.
+DETERMINISTIC = (
+    "defocus_blur", "zoom_blur", "brightness", "contrast", "pixelate", "jpeg_compression",
+    "gaussian_blur", "saturate",
+)
+#: The distributions that install the ``imagecorruptions`` module.
+PACKAGES = ("imagecorruptions-imaug", "imagecorruptions")
+
+
+def photos_224(folder: Path, n: int) -> np.ndarray:
+    """``n`` photos, short side resized to 256 and centre-cropped to 224 (ImageNet-C's input)."""
+    out = []
+    for path in sorted(folder.glob("*.JPEG"))[:n]:
+        image = Image.open(path).convert("RGB")
+        scale = 256 / min(image.size)
+        image = image.resize((round(image.width * scale), round(image.height * scale)), Image.BILINEAR)
+        left, top = (image.width - 224) // 2, (image.height - 224) // 2
+        out.append(np.asarray(image.crop((left, top, left + 224, top + 224))))
+    if len(out) < n:
+        raise SystemExit(f"need {n} .JPEG photos in {folder}, found {len(out)}; pass --samples DIR")
+    return np.stack(out)
+
+
+def rate(fn, n: int) -> tuple[float, object]:
+    start = time.perf_counter()
+    result = fn()
+    return n / (time.perf_counter() - start), result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n32", type=int, default=512, help="CIFAR-10 test images (32 px)")
+    parser.add_argument("--n224", type=int, default=8, help="ImageNet photos (224 px)")
+    parser.add_argument("--severity", type=int, default=3)
+    parser.add_argument("--corruptions", default=",".join(list_corruptions()))
+    parser.add_argument("--samples", type=Path, default=SAMPLES)
+    parser.add_argument("--compare", action="store_true", help="time imagecorruptions side by side")
+    parser.add_argument("--extra-path", default=None, help="a folder to import imagecorruptions from")
+    parser.add_argument("--out", default=None, help="write the Markdown table here")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    if args.extra_path:
+        sys.path.append(args.extra_path)
+    reference = None
+    if args.compare:
+        from imagecorruptions import corrupt as reference
+
+        package = next(f"{name} {_version(name)}" for name in PACKAGES if _version(name))
+
+    cifar = load_dataset("cifar10-mini", "test").images[: args.n32].permute(0, 2, 3, 1).numpy()
+    photos = photos_224(args.samples, args.n224)
+    headers = ["corruption", "ours 32 px img/s", "ours 224 px img/s"]
+    if reference:
+        headers += [f"{package} 224 px img/s", "max abs difference (0-255)", "mean change ours / theirs"]
+    table = Table(headers)
+    s = args.severity
+    for name in args.corruptions.split(","):
+        fast32, _ = rate(lambda: corrupt(cifar, name, s), len(cifar))
+        fast224, ours = rate(lambda: corrupt(photos, name, s, resolution="imagenet"), len(photos))
+        row = [name, f"{fast32:,.0f}", f"{fast224:,.1f}"]
+        if reference:
+            reference(photos[0], corruption_name=name, severity=s)  # warm-up (numba compiles)
+            speed, theirs = rate(
+                lambda: np.stack([np.uint8(reference(p, corruption_name=name, severity=s)) for p in photos]),
+                len(photos),
+            )
+            diff = np.abs(ours.astype(int) - theirs).max() if name in DETERMINISTIC else "random"
+            change = [np.abs(o.astype(float) - photos).mean() for o in (ours, theirs)]
+            row += [f"{speed:,.1f}", str(diff), f"{change[0]:.1f} / {change[1]:.1f}"]
+        table.add(*row)
+        print(" ".join(row), flush=True)
+    note = (
+        f"Generation speed at severity {s}: {len(cifar)} CIFAR-10 test images (32 px, CIFAR-10-C "
+        f"constants) and {len(photos)} ImageNet photos (224 px, ImageNet-C constants); one thread; "
+        f"{device_name(torch.device('cpu'))}; numpy {np.__version__}."
+    )
+    publish(note + "\n\n" + table.markdown(), args.out)
+    return 0
+
+
+def _version(name: str) -> str | None:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
