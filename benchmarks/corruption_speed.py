@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from nofrost.data import load_dataset  # noqa: E402
 from nofrost.data.corruptions import corrupt, list_corruptions  # noqa: E402
+from nofrost.data.imagenet import imagenet_transform  # noqa: E402
 from nofrost.report.tables import Table  # noqa: E402
 
 from _report import device_name, publish  # noqa: E402
@@ -45,17 +46,13 @@ PACKAGES = ("imagecorruptions-imaug", "imagecorruptions")
 
 
 def photos_224(folder: Path, n: int) -> np.ndarray:
-    """``n`` photos, short side resized to 256 and centre-cropped to 224 (ImageNet-C's input)."""
-    out = []
-    for path in sorted(folder.glob("*.JPEG"))[:n]:
-        image = Image.open(path).convert("RGB")
-        scale = 256 / min(image.size)
-        image = image.resize((round(image.width * scale), round(image.height * scale)), Image.BILINEAR)
-        left, top = (image.width - 224) // 2, (image.height - 224) // 2
-        out.append(np.asarray(image.crop((left, top, left + 224, top + 224))))
-    if len(out) < n:
-        raise SystemExit(f"need {n} .JPEG photos in {folder}, found {len(out)}; pass --samples DIR")
-    return np.stack(out)
+    """``n`` photos resized to 256 and centre-cropped to 224 (ImageNet-C's input), uint8 NHWC."""
+    transform = imagenet_transform(224, augment=False)
+    paths = sorted(folder.glob("*.JPEG"))[:n]
+    if len(paths) < n:
+        raise SystemExit(f"need {n} .JPEG photos in {folder}, found {len(paths)}; pass --samples DIR")
+    images = torch.stack([transform(Image.open(p).convert("RGB")) for p in paths])
+    return images.mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
 def rate(fn, n: int) -> tuple[float, object]:

@@ -12,18 +12,16 @@ import torch
 from PIL import Image
 
 from nofrost.data.corruptions import SEVERITIES, corrupt, list_corruptions
+from nofrost.data.imagenet import imagenet_transform
 from nofrost.data.corruptions.blur import glass_positions, shuffle_pixels
 from nofrost.data.corruptions.constants import TABLES
 from nofrost.data.corruptions.weather import FROST_DIR_ENV, FROST_TEXTURES, frost_texture_dir
 
 
 def _center_224(path: Path) -> np.ndarray:
-    """Resize the short side to 256 and centre-crop 224, as ImageNet-C's source images were."""
-    image = Image.open(path).convert("RGB")
-    scale = 256 / min(image.size)
-    image = image.resize((round(image.width * scale), round(image.height * scale)), Image.BILINEAR)
-    left, top = (image.width - 224) // 2, (image.height - 224) // 2
-    return np.asarray(image.crop((left, top, left + 224, top + 224)))
+    """Resize to 256 and centre-crop 224, as ImageNet-C's source images were: uint8 (H, W, 3)."""
+    image = imagenet_transform(224, augment=False)(Image.open(path).convert("RGB"))
+    return image.mul(255).round().to(torch.uint8).permute(1, 2, 0).numpy()
 
 
 @pytest.fixture(scope="module")
