@@ -151,6 +151,15 @@ def test_imagenet_224(imagenet, corruption):
         assert change5 >= change1
 
 
+@pytest.mark.parametrize("corruption, severity", [("defocus_blur", 5), ("gaussian_blur", 5), ("elastic_transform", 1)])
+def test_imagenet_large_kernels_are_batch_independent(imagenet, corruption, severity):
+    # the FFT (defocus) and one-matrix-per-image (wide Gaussians) paths only run at 224 px
+    batch = corrupt(imagenet, corruption, severity, resolution="imagenet", seed=5, indices=[8, 9])
+    singles = [corrupt(imagenet[i : i + 1], corruption, severity, resolution="imagenet", seed=5, indices=[8 + i])
+               for i in range(2)]
+    assert np.array_equal(batch, np.concatenate(singles))
+
+
 def _shuffle_loop(image: np.ndarray, offsets: np.ndarray, max_delta: int) -> np.ndarray:
     """The glass blur shuffle written plainly: one image, one pixel at a time."""
     x = image.copy()
