@@ -204,6 +204,12 @@ def test_frost_mixes_a_texture_crop(cifar, frost_folder):
     assert (out > cifar + 1).mean() > 0.5
 
 
+def test_frost_on_images_larger_than_its_textures_is_a_clear_error():
+    # the stand-in textures are at least 448 px on their short side
+    with pytest.raises(ValueError, match=r"images up to \d+x\d+ px .* got 600x600"):
+        corrupt(np.zeros((1, 600, 600, 3), np.uint8), "frost", 1, resolution="imagenet")
+
+
 def test_frost_without_textures_says_why_and_how(monkeypatch, tmp_path, cifar):
     monkeypatch.setenv(FROST_DIR_ENV, str(tmp_path))
     monkeypatch.setattr("importlib.util.find_spec", lambda name: None)

@@ -100,6 +100,12 @@ def frost(x, params, rngs):
     image_weight, frost_weight = params
     h, w = x.shape[1:3]
     textures = _frost_textures(frost_texture_dir(), 0.2 if max(h, w) <= 64 else 1.0)
+    fits = min(t.shape[0] for t in textures) - 1, min(t.shape[1] for t in textures) - 1
+    if h > fits[0] or w > fits[1]:
+        raise ValueError(
+            f"frost crops its textures to the image size: images up to {fits[0]}x{fits[1]} px "
+            f"(height x width) fit, got {h}x{w}; resize the images first"
+        )
     crops = []
     for rng in rngs:
         texture = textures[rng.integers(len(textures))]
