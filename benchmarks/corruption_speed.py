@@ -55,10 +55,15 @@ def photos_224(folder: Path, n: int) -> np.ndarray:
     return images.mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
-def rate(fn, n: int) -> tuple[float, object]:
-    start = time.perf_counter()
-    result = fn()
-    return n / (time.perf_counter() - start), result
+def rate(fn, n: int, repeats: int) -> tuple[float, object]:
+    """Images per second of ``fn`` (which handles ``n`` images), best of ``repeats`` runs: the
+    machine is shared, and the fastest run is the one least slowed by other jobs."""
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - start)
+    return n / best, result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,10 +71,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n32", type=int, default=512, help="CIFAR-10 test images (32 px)")
     parser.add_argument("--n224", type=int, default=8, help="ImageNet photos (224 px)")
     parser.add_argument("--severity", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3, help="time each this many times, keep the best")
     parser.add_argument("--corruptions", default=",".join(list_corruptions()))
     parser.add_argument("--samples", type=Path, default=SAMPLES)
     parser.add_argument("--compare", action="store_true", help="time imagecorruptions side by side")
     parser.add_argument("--extra-path", default=None, help="a folder to import imagecorruptions from")
+    parser.add_argument("--all-variants", action="store_true",
+                        help="also time all corruptions x severities 1-5 on the 32 px images (a CIFAR-10-C-gen set)")
     parser.add_argument("--out", default=None, help="write the Markdown table here")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -89,14 +97,15 @@ def main(argv: list[str] | None = None) -> int:
     table = Table(headers)
     s = args.severity
     for name in args.corruptions.split(","):
-        fast32, _ = rate(lambda: corrupt(cifar, name, s), len(cifar))
-        fast224, ours = rate(lambda: corrupt(photos, name, s, resolution="imagenet"), len(photos))
+        fast32, _ = rate(lambda: corrupt(cifar, name, s), len(cifar), args.repeats)
+        fast224, ours = rate(lambda: corrupt(photos, name, s, resolution="imagenet"), len(photos), args.repeats)
         row = [name, f"{fast32:,.0f}", f"{fast224:,.1f}"]
         if reference:
             reference(photos[0], corruption_name=name, severity=s)  # warm-up (numba compiles)
             speed, theirs = rate(
                 lambda: np.stack([np.uint8(reference(p, corruption_name=name, severity=s)) for p in photos]),
                 len(photos),
+                args.repeats,
             )
             diff = np.abs(ours.astype(int) - theirs).max() if name in DETERMINISTIC else "random"
             change = [np.abs(o.astype(float) - photos).mean() for o in (ours, theirs)]
@@ -106,9 +115,23 @@ def main(argv: list[str] | None = None) -> int:
     note = (
         f"Generation speed at severity {s}: {len(cifar)} CIFAR-10 test images (32 px, CIFAR-10-C "
         f"constants) and {len(photos)} ImageNet photos (224 px, ImageNet-C constants); one thread; "
+        f"best of {args.repeats} runs; "
         f"{device_name(torch.device('cpu'))}; numpy {np.__version__}."
     )
-    publish(note + "\n\n" + table.markdown(), args.out)
+    text = note + "\n\n" + table.markdown()
+    if args.all_variants:
+        start = time.perf_counter()
+        for name in args.corruptions.split(","):
+            for severity in range(1, 6):
+                corrupt(cifar, name, severity)
+        seconds = time.perf_counter() - start
+        variants = 5 * len(args.corruptions.split(","))
+        text += (
+            f"\n\nAll {variants} corruption x severity variants of {len(cifar)} images at 32 px: "
+            f"{seconds:.1f} s, {variants * len(cifar) / seconds:,.0f} images/s "
+            f"(10,000 test images: about {seconds * 10_000 / len(cifar) / 60:.0f} min)."
+        )
+    publish(text, args.out)
     return 0
 
 

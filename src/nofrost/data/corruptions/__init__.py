@@ -38,7 +38,7 @@ def list_corruptions() -> list[str]:
 
 
 # imported last: the generators check names and severities against the lists above
-from nofrost.data.corruptions.generate import GENERATOR_VERSION, corrupt  # noqa: E402
+from nofrost.data.corruptions.generate import GENERATOR_VERSION, check_variant, corrupt  # noqa: E402
 from nofrost.data.corruptions.dataset import CorruptedDataset, source_digest  # noqa: E402
 
 __all__ = [
@@ -47,6 +47,7 @@ __all__ = [
     "EXTRA_CORRUPTIONS",
     "GENERATOR_VERSION",
     "SEVERITIES",
+    "check_variant",
     "corrupt",
     "list_corruptions",
     "source_digest",
