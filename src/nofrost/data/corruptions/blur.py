@@ -32,12 +32,14 @@ def shuffle_pixels(x: np.ndarray, offsets: np.ndarray, max_delta: int) -> np.nda
     reads, so the partner keeps its value: a copy, which is what CIFAR-10-C and ImageNet-C
     hold.) A pixel may change several times, so the result depends on the order. Two visits
     can touch a common pixel only if their positions are within ``R = 2 * max_delta`` of each
-    other in rows and in columns; such a pair keeps its order under the wavefront schedule
-    ``t = (R + 1) * (rows below the first visited) + (columns left of it)`` (a later visit is
-    either in the same row further left, or in a lower row, at most ``R`` columns to the
-    right), while visits of equal ``t`` are ``R + 1`` columns apart or more and touch disjoint
-    pixels. So all visits of one ``t`` run at once, for every image of the batch, with exactly
-    the result of the one-by-one loop.
+    other in rows and in columns. The visits run from the last row and column backwards; with
+    ``t = (R + 1) * (first row - row) + (first column - column)``, a later visit that can touch
+    a pixel of an earlier one is in the same row further left (``t`` larger by 1 to ``R``) or
+    in a row 1 to ``R`` above, at most ``R`` columns to the right (``t`` larger by
+    ``(R + 1) * rows - columns >= 1``), so such pairs keep their order when visits run by
+    increasing ``t``; visits of equal ``t`` lie ``R + 1`` or more columns apart and touch
+    disjoint pixels. So all visits of one ``t`` run at once, for every image of the batch,
+    with exactly the result of the one-by-one loop.
     """
     n, h, w, c = x.shape
     flat = x.reshape(n, h * w, c).copy()
