@@ -6,10 +6,14 @@ import json
 
 import pytest
 import torch
+from PIL import Image
 from torch.utils.data import Dataset
 
 import nofrost.data.corruptions.dataset as dataset_module
+from nofrost.data import TensorImageDataset
 from nofrost.data.corruptions import CorruptedDataset, corrupt, source_digest
+from nofrost.data.corruptions.ops import jpeg_round_trip
+from nofrost.data.imagenet import imagenet_transform
 
 
 @pytest.fixture(scope="module")
@@ -89,3 +93,18 @@ def test_bad_variant_and_empty_source_are_clear_errors(source):
         CorruptedDataset(source, "fog", 9)
     with pytest.raises(ValueError, match="empty dataset"):
         CorruptedDataset(source.subset(torch.arange(0)), "fog", 1)
+
+
+def test_imagenet_sets_are_stored_as_the_published_jpeg_quality_85(imagenet_samples, tmp_path):
+    transform = imagenet_transform(224, augment=False)
+    photos = torch.stack([transform(Image.open(p).convert("RGB")) for p in imagenet_samples[:2]])
+    source = TensorImageDataset(photos.mul(255).round().to(torch.uint8), torch.tensor([0, 1]), ["a", "b"])
+    published = CorruptedDataset(source, "contrast", 2, resolution="imagenet", cache_dir=tmp_path)
+    raw = CorruptedDataset(source, "contrast", 2, resolution="imagenet", as_published=False, cache_dir=tmp_path)
+    corrupted = corrupt(source.images.permute(0, 2, 3, 1).numpy(), "contrast", 2, resolution="imagenet")
+    assert torch.equal(raw.images, torch.from_numpy(corrupted).permute(0, 3, 1, 2))
+    assert torch.equal(published.images, torch.from_numpy(jpeg_round_trip(corrupted, 85)).permute(0, 3, 1, 2))
+    assert not torch.equal(published.images, raw.images)
+    assert published.cache_path != raw.cache_path  # the storage is part of the cache key
+    # CIFAR-10-C stored raw arrays: nothing to re-encode
+    assert CorruptedDataset(source, "contrast", 2, resolution="cifar").jpeg_quality is None

@@ -134,3 +134,8 @@ IMAGENET_C: Table = {
 
 #: The constant tables by resolution name: ``"cifar"`` (32 px) and ``"imagenet"`` (224 px).
 TABLES: dict[str, Table] = {"cifar": CIFAR10_C, "imagenet": IMAGENET_C}
+
+#: How the published files stored each corrupted image: CIFAR-10-C as raw uint8 arrays
+#: (``np.save``, no re-encoding), ImageNet-C as JPEG of quality 85 (``make_imagenet_c.py``,
+#: ``DistortImageFolder.__getitem__``: ``save(..., quality=85, optimize=True)``).
+SAVED_JPEG_QUALITY: dict[str, int | None] = {"cifar": None, "imagenet": 85}

@@ -13,6 +13,9 @@ import torch
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
+from nofrost.data.corruptions.constants import SAVED_JPEG_QUALITY
+from nofrost.data.corruptions.ops import jpeg_round_trip
+
 from nofrost.data.corruptions.generate import GENERATOR_VERSION, check_variant, corrupt
 from nofrost.data.subset import dataset_targets
 from nofrost.data.tensor_dataset import TensorImageDataset
@@ -66,7 +69,9 @@ class CorruptedDataset(TensorImageDataset):
     digest (:func:`source_digest`, computed from the data unless given as ``digest``, e.g.
     from file names and sizes), so a changed source or generator never reads a stale entry.
     Both files are written atomically, the ``.json`` last, so an interrupted run leaves no
-    entry that looks complete. Items are ``(float32 CHW image in [0, 1], label)`` like any
+    entry that looks complete. With ``as_published`` (default) each image is also stored the
+    way the published set stored it: ImageNet-C's as JPEG of quality 85 (encoded and decoded),
+    CIFAR-10-C's as is (:data:`~nofrost.data.corruptions.constants.SAVED_JPEG_QUALITY`). Items are ``(float32 CHW image in [0, 1], label)`` like any
     :class:`TensorImageDataset`, which the batched loader and evaluation read directly.
     """
 
@@ -80,17 +85,20 @@ class CorruptedDataset(TensorImageDataset):
         seed: int = 0,
         cache_dir: str | os.PathLike | None = None,
         digest: str | None = None,
+        as_published: bool = True,
         progress: bool = False,
     ) -> None:
         check_variant(corruption, severity, resolution)
         if len(source) == 0:
             raise ValueError(f"cannot corrupt an empty dataset ({type(source).__name__} of length 0)")
         self.corruption, self.severity, self.resolution, self.seed = corruption, severity, resolution, seed
+        self.jpeg_quality = SAVED_JPEG_QUALITY[resolution] if as_published else None
         key = {
             "corruption": corruption,
             "severity": severity,
             "resolution": resolution,
             "seed": seed,
+            "jpeg_quality": self.jpeg_quality,
             "generator_version": GENERATOR_VERSION,
             "source_digest": digest or source_digest(source),
             "size": len(source),
@@ -130,6 +138,8 @@ class CorruptedDataset(TensorImageDataset):
                     batch, self.corruption, self.severity, resolution=self.resolution, seed=self.seed,
                     indices=range(start, start + len(batch)),
                 )
+                if self.jpeg_quality is not None:
+                    corrupted = jpeg_round_trip(corrupted, self.jpeg_quality)
                 if start == 0:
                     out = np.empty((len(source), 3, *batch.shape[1:3]), dtype=np.uint8)
                 out[start : start + len(batch)] = corrupted.transpose(0, 3, 1, 2)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 from PIL import Image
 
@@ -44,13 +42,8 @@ def _to_pil(image: np.ndarray) -> Image.Image:
 @CORRUPTIONS.register("jpeg_compression")
 def jpeg_compression(x, params, rngs):
     """Encode and decode with Pillow's JPEG at quality ``params[0]``."""
-    (quality,) = params
-    out = []
-    for image in x:
-        buffer = io.BytesIO()
-        _to_pil(image).save(buffer, "JPEG", quality=quality)
-        out.append(np.asarray(Image.open(buffer).convert("RGB")))
-    return np.stack(out).astype(np.float32) / 255
+    as_bytes = np.round(np.clip(x, 0, 1) * 255).astype(np.uint8)
+    return ops.jpeg_round_trip(as_bytes, params[0]).astype(np.float32) / 255
 
 
 @CORRUPTIONS.register("pixelate")

@@ -8,9 +8,11 @@ the batch holds, which keeps generation independent of batch composition.
 
 from __future__ import annotations
 
+import io
 import math
 
 import numpy as np
+from PIL import Image
 
 #: Border modes: ``"nearest"`` repeats the edge (SciPy ``nearest``), ``"reflect"`` mirrors
 #: including the edge pixel (SciPy ``reflect``, d c b a | a b c d), ``"reflect101"`` mirrors
@@ -256,3 +258,15 @@ def hsv_to_rgb(hsv: np.ndarray) -> np.ndarray:
 def to_gray(rgb: np.ndarray) -> np.ndarray:
     """Luma ``0.299 R + 0.587 G + 0.114 B`` (OpenCV ``COLOR_RGB2GRAY``), keeping a channel axis."""
     return (rgb @ np.array([0.299, 0.587, 0.114], dtype=rgb.dtype))[..., None]
+
+
+def jpeg_round_trip(images: np.ndarray, quality: int) -> np.ndarray:
+    """Each uint8 ``(H, W, 3)`` image of a batch encoded as a Pillow JPEG at ``quality`` and
+    decoded (``optimize=True``, which the published ImageNet-C files used, changes only the
+    entropy coding, not the pixels)."""
+    out = []
+    for image in images:
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, "JPEG", quality=quality)
+        out.append(np.asarray(Image.open(buffer).convert("RGB")))
+    return np.stack(out)
