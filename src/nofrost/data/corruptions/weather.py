@@ -225,7 +225,7 @@ def spatter(x, params, rngs):
     emboss = np.array([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]], dtype=np.float64)
     distance = np.clip(np.round(ops.correlate2d(_equalize(distance).astype(np.float64), emboss)), 0, 255)
     distance = np.round(_box3(distance))
-    weight = liquid * distance
+    weight = liquid8 * distance  # the published code weights by the 8-bit liquid layer
     peak = weight.reshape(weight.shape[0], -1).max(axis=1)[:, None, None]
     weight = weight / np.where(peak > 0, peak, 1) * intensity
     turquoise = np.array([175, 238, 238], dtype=np.float32) / 255
