@@ -37,15 +37,13 @@ def imagenet(imagenet_samples) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def frost_folder(tmp_path_factory, imagenet_samples) -> Path:
-    """A folder laid out like the published frost textures, made of real photos (stand-ins:
-    the published textures are not shipped), each at least 448 px on its short side."""
+def frost_folder(tmp_path_factory, mini_test) -> Path:
+    """A folder laid out like the published frost textures (not shipped), made of real CIFAR
+    test images enlarged to 448 px: stand-ins large enough for 32 px and 224 px crops."""
     folder = tmp_path_factory.mktemp("frost")
-    for name, path in zip(FROST_TEXTURES, imagenet_samples[2:]):
-        image = Image.open(path).convert("RGB")
-        scale = max(1.0, 448 / min(image.size))
-        image = image.resize((round(image.width * scale), round(image.height * scale)))
-        image.save(folder / name)
+    for k, name in enumerate(FROST_TEXTURES):
+        image = Image.fromarray(mini_test.images[100 * k].permute(1, 2, 0).numpy())
+        image.resize((448 + 32 * k, 448), Image.BICUBIC).save(folder / name)
     return folder
 
 
@@ -205,7 +203,7 @@ def test_frost_mixes_a_texture_crop(cifar, frost_folder):
 
 
 def test_frost_on_images_larger_than_its_textures_is_a_clear_error():
-    # the stand-in textures are at least 448 px on their short side
+    # the stand-in textures are 448 px high
     with pytest.raises(ValueError, match=r"images up to \d+x\d+ px .* got 600x600"):
         corrupt(np.zeros((1, 600, 600, 3), np.uint8), "frost", 1, resolution="imagenet")
 
