@@ -60,3 +60,12 @@ def test_attack_precision_compares_bf16_with_fp32_per_attack(tmp_path):
                                    "--out", str(out)])
     text = out.read_text()
     assert "| pgd:steps=2 |" in text and "| square:queries=10 |" in text and "| worst_case |" in text
+
+
+def test_corruption_speed_times_each_corruption(tmp_path):
+    out = tmp_path / "corruptions.md"
+    load("corruption_speed").main(["--n32", "4", "--n224", "1", "--corruptions", "contrast,glass_blur", "--repeats", "1", "--all-variants",
+                                   "--out", str(out)])
+    text = out.read_text()
+    assert "| contrast |" in text and "| glass_blur |" in text and "ours 224 px img/s" in text
+    assert "All 10 corruption x severity variants of 4 images" in text
