@@ -514,9 +514,13 @@ def _cmd_list(args: argparse.Namespace) -> int:
         ("attack suites", list_suites()),
         ("methods", methods.list_methods()),
         ("presets", list_presets()),
-        ("datasets", data.list_datasets()),
     ):
         print(f"{title}: {', '.join(names)}")
+    print("datasets (--data NAME[:ROOT]; splits; variant options):")
+    for name in data.list_datasets():
+        entry = data.describe_dataset(name)
+        variants = ", ".join(v.name for v in entry.variants) or "-"
+        print(f"  {name:<16} {'/'.join(entry.splits):<11} {variants:<20} {entry.summary}")
     return 0
 
 

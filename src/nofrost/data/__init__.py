@@ -5,7 +5,7 @@
 gives the class names, shape and normalization statistics a model needs.
 """
 
-from nofrost.data.catalog import dataset_info, list_datasets, load_dataset
+from nofrost.data.catalog import dataset_info, describe_dataset, list_datasets, load_dataset
 from nofrost.data.info import DatasetInfo
 from nofrost.data.loader import BatchLoader, make_loader
 from nofrost.data.subset import (
@@ -27,6 +27,7 @@ __all__ = [
     "DatasetInfo",
     "TensorImageDataset",
     "dataset_info",
+    "describe_dataset",
     "list_datasets",
     "load_dataset",
     "make_loader",
