@@ -520,7 +520,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
     for name in data.list_datasets():
         entry = data.describe_dataset(name)
         variants = ", ".join(v.name for v in entry.variants) or "-"
-        print(f"  {name:<16} {'/'.join(entry.splits):<11} {variants:<20} {entry.summary}")
+        print(f"  {name:<16} {'/'.join(entry.splits):<11} {variants:<21} {entry.summary}")
     return 0
 
 

@@ -17,10 +17,11 @@ from typing import Any
 
 from torch.utils.data import Dataset
 
+from nofrost.data.corruptions import SEVERITIES, list_corruptions
 from nofrost.data.info import DatasetInfo
 from nofrost.registry import Registry
 
-__all__ = ["DatasetEntry", "Variant", "dataset_entry", "register_dataset", "DATASETS"]
+__all__ = ["CORRUPTION_VARIANTS", "DatasetEntry", "Variant", "dataset_entry", "register_dataset", "DATASETS"]
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,14 @@ class DatasetEntry:
 
 
 DATASETS: Registry[DatasetEntry] = Registry("dataset")
+
+#: The variants of every corruption benchmark (CIFAR-10-C, ImageNet-C, and generated ones):
+#: the corruption's published name and its severity. The evaluation runs a dataset with these
+#: over every corruption × severity (nofrost.evaluate.corruptions).
+CORRUPTION_VARIANTS = (
+    Variant("corruption", tuple(list_corruptions()), "15 benchmark corruptions, then 4 extra ones"),
+    Variant("severity", SEVERITIES, "1, the mildest, to 5"),
+)
 
 
 def register_dataset(
