@@ -17,37 +17,28 @@ from nofrost.data import dataset_info, load_dataset
 from nofrost.data.corruptions import BENCHMARK_CORRUPTIONS, list_corruptions
 from nofrost.data.info import imagenet_classes, imagenet_indices, imagenet_ood_facts
 
-N = 12  # test images per severity in the fake CIFAR-10-C
-
-
-def severity_image(images: np.ndarray, severity: int) -> np.ndarray:
-    """A stand-in corruption that differs per severity, so rows can be told apart."""
-    return np.clip(images.astype(np.int16) + 20 * severity - 60, 0, 255).astype(np.uint8)
+N = 12  # images per severity in the fake CIFAR-10-C (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")
-def cifar10_c_root(tmp_path_factory, mini_test) -> Path:
-    """Two corruptions x 5 severities x N shipped test images, severity-major, NHWC uint8."""
-    root = tmp_path_factory.mktemp("CIFAR-10-C")
-    images = mini_test.images[:N].permute(0, 2, 3, 1).numpy()
-    for offset, name in enumerate(("fog", "snow")):
-        np.save(root / f"{name}.npy", np.concatenate([severity_image(images, s) // (offset + 1) for s in range(1, 6)]))
-    np.save(root / "labels.npy", np.tile(mini_test.targets[:N].numpy(), 5))
-    return root
+def cifar10_c_root(fake_cifar10_c) -> Path:
+    return fake_cifar10_c.root
 
 
 @pytest.mark.parametrize("severity", [1, 3, 5])
-def test_cifar10_c_item_i_is_test_image_i_at_that_severity(cifar10_c_root, mini_test, severity) -> None:
-    dataset = load_dataset("cifar10-c", "test", root=cifar10_c_root, corruption="fog", severity=severity)
+def test_cifar10_c_item_i_is_test_image_i_at_that_severity(fake_cifar10_c, mini_test, severity) -> None:
+    dataset = load_dataset("cifar10-c", "test", root=fake_cifar10_c.root, corruption="fog", severity=severity)
     assert len(dataset) == N and dataset.classes == list(dataset_info("cifar10").classes)
-    expected = severity_image(mini_test.images[:N].permute(0, 2, 3, 1).numpy(), severity)
+    expected = fake_cifar10_c.expected("fog", severity)
+    assert not np.array_equal(expected, fake_cifar10_c.expected("fog", severity % 5 + 1))
     for i in (0, 5, N - 1):
         image, label = dataset[i]
         assert image.shape == (3, 32, 32) and image.dtype == torch.float32
         assert torch.equal((image * 255).round().byte(), torch.from_numpy(expected[i]).permute(2, 0, 1))
         assert label == int(mini_test.targets[i])
-    snow = load_dataset("cifar10-c", "test", root=cifar10_c_root, corruption="snow", severity=severity)
-    assert torch.equal(snow.images, torch.from_numpy(expected // 2).permute(0, 3, 1, 2))
+    snow = load_dataset("cifar10-c", "test", root=fake_cifar10_c.root, corruption="snow", severity=severity)
+    assert torch.equal(snow.images, torch.from_numpy(fake_cifar10_c.expected("snow", severity)).permute(0, 3, 1, 2))
+    assert not torch.equal(snow.images, dataset.images)
 
 
 def test_cifar10_c_reads_one_severity_through_a_memory_map(cifar10_c_root, monkeypatch) -> None:
@@ -114,7 +105,7 @@ def test_imagenet_c_reads_severity_folders_of_wnid_folders_without_resizing(imag
     assert [label for _, label in dataset.samples] == [class_of(p) for p in photos]
     image, label = dataset[1]
     with Image.open(tmp_path / "fog" / "3" / wnid_of(photos[1]) / photos[1].name) as stored:
-        pixels = torch.from_numpy(np.asarray(stored.convert("RGB"))).permute(2, 0, 1)
+        pixels = torch.from_numpy(np.array(stored.convert("RGB"))).permute(2, 0, 1)
     assert label == class_of(photos[1]) and torch.equal((image * 255).round().byte(), pixels)
     assert not hasattr(dataset, "class_subset") and dataset_info("imagenet-c").num_classes == 1000
 

@@ -10,6 +10,7 @@ from nofrost.data.info import DatasetInfo
 from nofrost.data.loader import BatchLoader, make_loader
 from nofrost.data.subset import (
     class_subset,
+    dataset_class_subset,
     dataset_targets,
     parse_classes,
     stratified_indices,
@@ -32,6 +33,7 @@ __all__ = [
     "load_dataset",
     "make_loader",
     "random_crop_flip",
+    "dataset_class_subset",
     "dataset_targets",
     "stratified_indices",
     "stratified_split",

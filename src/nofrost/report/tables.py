@@ -147,3 +147,19 @@ def audit_lines(result: EvaluationResult) -> list[str]:
     """One line per audit check, failed checks first and marked as warnings."""
     checks = sorted(result.audit, key=lambda c: c.passed)
     return [f"{'ok  ' if c.passed else 'WARN'} {c.check}: {c.detail}" for c in checks]
+
+
+def corruption_table(result: EvaluationResult) -> Table:
+    """Accuracy (%) per corruption (rows, benchmark order) and severity (columns), with each
+    corruption's mean and, below, the mean over corruptions (and the mCE when measured)."""
+    severities = sorted({s for c in result.corruptions.values() for s in c.by_severity})
+    table = Table(["corruption", *(str(s) for s in severities), "mean"])
+    for name, corruption in result.corruptions.items():
+        table.add(name, *(percent(corruption.by_severity.get(s)) for s in severities), percent(corruption.mean))
+    table.add("mean", *(percent(_mean([c.by_severity[s] for c in result.corruptions.values() if s in c.by_severity]))
+                        for s in severities), percent(result.mean_corruption_accuracy))
+    return table
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None

@@ -48,6 +48,8 @@ class DatasetEntry:
     as a Path (None for a dataset shipped with the package: ``layout`` is then None), and one
     value for every declared variant. ``distribution_shift``: a test set for robustness beyond
     the training distribution (its evaluation is written beside, not over, a run's eval.json).
+    ``reference_errors``: for a corruption benchmark with a published mCE reference, that
+    model's top-1 error per benchmark corruption, averaged over severities (ImageNet-C: AlexNet).
     """
 
     name: str
@@ -59,6 +61,7 @@ class DatasetEntry:
     aliases: Mapping[str, str] = field(default_factory=dict)
     variants: tuple[Variant, ...] = ()
     distribution_shift: bool = False
+    reference_errors: Callable[[], Mapping[str, float]] | None = None
 
     def variant(self, name: str) -> Variant | None:
         return next((v for v in self.variants if v.name == name), None)
@@ -115,12 +118,13 @@ def register_dataset(
     aliases: Mapping[str, str] | None = None,
     variants: tuple[Variant, ...] = (),
     distribution_shift: bool = False,
+    reference_errors: Callable[[], Mapping[str, float]] | None = None,
 ) -> Callable[[Callable[..., Dataset]], Callable[..., Dataset]]:
     """Decorator that registers a loader under ``name`` with its :class:`DatasetEntry` metadata."""
 
     def decorator(load: Callable[..., Dataset]) -> Callable[..., Dataset]:
         entry = DatasetEntry(name, summary, info, splits, layout, load, dict(aliases or {}), variants,
-                             distribution_shift)
+                             distribution_shift, reference_errors)
         DATASETS.register(name)(entry)
         return load
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from nofrost.data.datasets._registry import CORRUPTION_VARIANTS, register_dataset
 from nofrost.data.imagenet import ImageNetFolder, load_wnid_folder
-from nofrost.data.info import imagenet_info
+from nofrost.data.info import imagenet_info, imagenet_ood_facts
 
 IMAGENET_C_LAYOUT = (
     "expected the published ImageNet-C folders: ROOT/<corruption>/<severity 1-5>/<wnid>/*.JPEG "
@@ -23,7 +23,7 @@ IMAGENET_C_LAYOUT = (
 
 @register_dataset("imagenet-c", summary="ImageNet-C, the published folders (Hendrycks & Dietterich 2019)",
                   info=imagenet_info, splits=("test",), layout=IMAGENET_C_LAYOUT, variants=CORRUPTION_VARIANTS,
-                  distribution_shift=True)
+                  distribution_shift=True, reference_errors=lambda: imagenet_ood_facts()["alexnet_imagenet_c_error"])
 def imagenet_c(root: Path, split: str, *, augment: bool, image_size: int | None, corruption: str,
                severity: int) -> ImageNetFolder:
     """The validation images under ``corruption`` at ``severity``; labels are 1000-class indices."""
