@@ -4,6 +4,7 @@ its JSON, mCE by hand, and the CLI."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -161,3 +162,25 @@ def test_cli_evaluates_a_corruption_benchmark_and_refuses_bad_names(fake_cifar10
     assert main(["evaluate", str(MODEL_DIR), "--data", f"cifar10-c:{fake_cifar10_c.root}", "--corruptions", "frost",
                  "--quiet"]) == 2
     assert "no frost.npy in" in capsys.readouterr().err
+
+
+def test_report_tabulates_corruptions_and_draws_the_heatmap(fake_cifar10_c, tmp_path, capsys) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(MODEL_DIR, run)
+    (run / "config.yaml").write_text("method: {name: sat}\nmodel: {name: cifar_resnet10, norm: bn}\n")
+    assert main(["evaluate", str(run), "--data", f"cifar10-c:{fake_cifar10_c.root}", "--corruptions", "snow,fog",
+                 "--severities", "1,2", "--quiet"]) == 0
+    written = EvaluationResult.load(run / "eval-cifar10-c.json")  # beside the run's eval.json, not over it
+    assert not (run / "eval.json").exists() and set(written.corruptions) == {"fog", "snow"}
+    imagenet_c = sets(lambda name, s: 0.5)
+    EvaluationResult(dataset="imagenet-c", n=75, clean=0.5, corruptions=imagenet_c, mean_corruption_accuracy=0.5,
+                     mce=0.61).save(run / "eval-imagenet-c.json")
+    out = tmp_path / "report.md"
+    assert main(["report", str(run), "-o", str(out)]) == 0
+    text = out.read_text()
+    fog = written.corruptions["fog"].mean
+    assert "## Distribution shift" in text and "| run | cifar10-c | imagenet-c | imagenet-c mCE |" in text
+    assert f"| run | {100 * written.mean_corruption_accuracy:.2f} | 50.00 | 61.00 |" in text
+    assert f"| fog | {100 * fog:.2f} | 50.00 |" in text  # per corruption: cifar10-c, imagenet-c
+    for name in ("run_cifar10-c", "run_imagenet-c"):
+        assert (tmp_path / f"report_{name}.png").read_bytes()[:4] == b"\x89PNG"

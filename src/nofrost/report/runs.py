@@ -13,8 +13,8 @@ import yaml
 from nofrost.evaluate.result import EvaluationResult
 from nofrost.evaluate.suites import display_name
 from nofrost.files import BEST_DIR
-from nofrost.report.figures import accuracy_chart, histograms
-from nofrost.report.tables import Table, metrics_table, percent
+from nofrost.report.figures import accuracy_chart, corruption_heatmap, histograms
+from nofrost.report.tables import Table, metrics_table, per_corruption_table, percent, shift_table
 
 
 def load_run(run_dir: str | Path) -> dict[str, Any]:
@@ -31,9 +31,14 @@ def load_run(run_dir: str | Path) -> dict[str, Any]:
         "config": yaml.safe_load(config_path.read_text()),
         "metrics": [json.loads(l) for l in metrics_path.read_text().splitlines() if l.strip()] if metrics_path.exists() else [],
         "eval": _read_result(run / "eval.json"),
+        "shifts": [EvaluationResult.load(path) for path in sorted(run.glob(f"{SHIFT_PREFIX}*.json"))],
         "best": {**json.loads(best_info.read_text()), "eval": _read_result(run / BEST_DIR / "eval.json")}
         if best_info.is_file() else None,
     }
+
+
+#: Distribution-shift evaluations of a run: ``RUN/eval-<dataset>.json`` (``nofrost evaluate``).
+SHIFT_PREFIX = "eval-"
 
 
 def _read_result(path: Path) -> EvaluationResult | None:
@@ -78,6 +83,23 @@ def _percent(value: float) -> str:
     return percent(None if math.isnan(value) else value)
 
 
+def _shift_section(runs: list[dict[str, Any]], output: Path) -> tuple[Table, Table | None, list[Path]] | None:
+    """The runs' distribution-shift results: a summary table, a per-corruption table and one
+    corruption × severity heatmap per corruption benchmark result (None: no run has any)."""
+    results = {Path(r["dir"]).name: r["shifts"] for r in runs if r["shifts"]}
+    if not results:
+        return None
+    benchmarks = {f"{run} {r.dataset}": r for run, rs in results.items() for r in rs if r.corruptions}
+    heatmaps = []
+    for label, result in benchmarks.items():
+        severities = sorted({s for c in result.corruptions.values() for s in c.by_severity})
+        heatmaps.append(corruption_heatmap(
+            list(result.corruptions), severities,
+            [[c.by_severity.get(s) for s in severities] for c in result.corruptions.values()],
+            output.with_name(f"{output.stem}_{label.replace(' ', '_')}.png"), title=f"{label}: accuracy (%)"))
+    return shift_table(results), per_corruption_table(benchmarks) if benchmarks else None, heatmaps
+
+
 def runs_report(run_dirs: list[str | Path], output: str | Path) -> Path:
     """Write a Markdown or HTML report (by the output's suffix) with a table and a chart."""
     output = Path(output)
@@ -106,12 +128,18 @@ def runs_report(run_dirs: list[str | Path], output: str | Path) -> Path:
                           if label in e.per_example.metrics}) for label in labels],
                 output.with_name(output.stem + "_properties.png"),
             )
+    shifts = _shift_section(runs, output)
     if output.suffix.lower() in (".html", ".htm"):
         image = f'<img src="{html.escape(chart.name)}">' if chart else ""
         extra = ""
         if properties is not None:
             extra = "<h2>Model properties</h2>" + properties.html()
             extra += f'<img src="{html.escape(histogram.name)}">' if histogram else ""
+        if shifts is not None:
+            summary, corruptions, heatmaps = shifts
+            extra += "<h2>Distribution shift</h2>" + summary.html()
+            extra += ("<h3>Accuracy per corruption (mean over severities)</h3>" + corruptions.html()) if corruptions else ""
+            extra += "".join(f'<img src="{html.escape(p.name)}">' for p in heatmaps)
         output.write_text(f"<!doctype html><meta charset=utf-8><title>nofrost report</title>"
                           f"<h1>nofrost report</h1>{table.html()}{image}{extra}\n")
     else:
@@ -120,5 +148,11 @@ def runs_report(run_dirs: list[str | Path], output: str | Path) -> Path:
         if properties is not None:
             extra = f"\n\n## Model properties (means; Table 5 layout)\n\n{properties.markdown()}"
             extra += f"\n\n![histograms]({histogram.name})" if histogram else ""
+        if shifts is not None:
+            summary, corruptions, heatmaps = shifts
+            extra += f"\n\n## Distribution shift (accuracy in %; docs/ood.md)\n\n{summary.markdown()}"
+            if corruptions:
+                extra += f"\n\n### Accuracy per corruption (mean over severities)\n\n{corruptions.markdown()}"
+            extra += "".join(f"\n\n![{p.stem}]({p.name})" for p in heatmaps)
         output.write_text(f"# nofrost report\n\nAccuracies in %.\n\n{table.markdown()}{image}{extra}\n")
     return output
