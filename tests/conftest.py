@@ -9,6 +9,7 @@ at 1 and at 2 threads (docs/testing.md) to catch that before a user on other har
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -65,6 +66,26 @@ def tiny_overrides() -> list[str]:
 def tiny_config() -> Config:
     return load_config("quickstart", overrides=TINY_OVERRIDES)
 
+
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``<repo>/../shared/data``; tests that need it skip when it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real data folder {SHARED_DATA} is absent (expected next to the repository)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def imagenet_samples(shared_data: Path) -> list[Path]:
+    """The 32 real ImageNet photos ``NNN_<wnid>_<name>.JPEG`` of classes 0-31."""
+    files = sorted((shared_data / "imagenet-samples").glob("*.JPEG"))
+    if len(files) != 32:
+        pytest.skip(f"expected 32 photos in {shared_data / 'imagenet-samples'}, found {len(files)}")
+    return files
 
 
 @pytest.fixture(scope="session")

@@ -184,3 +184,43 @@ def test_report_tabulates_corruptions_and_draws_the_heatmap(fake_cifar10_c, tmp_
     assert f"| fog | {100 * fog:.2f} | 50.00 |" in text  # per corruption: cifar10-c, imagenet-c
     for name in ("run_cifar10-c", "run_imagenet-c"):
         assert (tmp_path / f"report_{name}.png").read_bytes()[:4] == b"\x89PNG"
+
+
+class NearestColour(nn.Module):
+    """A 1000-class model that knows each image's mean colour: the logit of the class of the
+    nearest known colour is highest among the known classes, but class 0 (outside ImageNet-R's
+    200) beats them all, so only an argmax over the covered classes finds the right one."""
+
+    def __init__(self, colours: torch.Tensor, classes: list[int]) -> None:
+        super().__init__()
+        self.register_buffer("colours", colours)
+        self.classes = classes
+
+    def forward(self, x):
+        logits = torch.full((len(x), 1000), -1e3)
+        logits[:, self.classes] = -torch.cdist(x.mean(dim=(2, 3)), self.colours)
+        logits[:, 0] = 10.0
+        return logits
+
+
+def test_imagenet_r_folder_is_scored_on_its_200_logits(imagenet_samples, tmp_path) -> None:
+    covered = describe_dataset("imagenet-r")  # the registry entry; the class list comes with the data
+    for photo in imagenet_samples:
+        wnid = photo.name.split("_")[1]
+        (tmp_path / wnid).mkdir()
+        shutil.copy(photo, tmp_path / wnid / photo.name)
+    with pytest.raises(ValueError, match="the published imagenet-r layout"):  # classes outside R's 200
+        load_dataset("imagenet-r", "test", root=tmp_path)
+    for folder in tmp_path.iterdir():
+        if int(next(folder.iterdir()).name[:3]) not in (1, 2, 4, 6, 8):  # keep 5 of R's classes
+            shutil.rmtree(folder)
+    dataset = load_dataset("imagenet-r", "test", root=tmp_path)
+    images = torch.stack([dataset[i][0] for i in range(len(dataset))])
+    model = NearestColour(images.mean(dim=(2, 3)), list(dataset.targets)).eval()
+    with torch.no_grad():
+        logits = model(images)
+    labels = torch.tensor(dataset.targets)
+    subset = torch.tensor(dataset.class_subset)
+    assert (subset[logits[:, subset].argmax(1)] == labels).all() and (logits.argmax(1) == 0).all()
+    result = evaluate(model, dataset, attacks="clean", model_name="colour", dataset_name=covered.name)
+    assert result.clean == 1.0 and result.n == 5
