@@ -62,10 +62,12 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
         "runs and prints warnings that say what a failed check likely means and what to run next.",
     )
     p.add_argument("model", help="run directory, checkpoint.pt, or official .pth state dict")
-    p.add_argument("--data", required=True, metavar="NAME[:ROOT]",
+    p.add_argument("--data", required=True, metavar="NAME[:ROOT]", action="append",
                    help="dataset name and, where needed, its root, e.g. cifar10-mini or cifar10:/data/cifar10_jpeg.npz; "
                    "a corruption benchmark (cifar10-c:ROOT, imagenet-c:ROOT) is evaluated at every corruption and "
-                   "severity, see --corruptions; see `nofrost list` and docs/ood.md")
+                   "severity, see --corruptions; repeat --data to evaluate several distribution-shift datasets in "
+                   "one call (the OOD columns of the paper's Figures 3-4: imagenet-c, imagenet-r, imagenet-sketch); "
+                   "see `nofrost list` and docs/ood.md")
     p.add_argument("--corruptions", default=None, metavar="LIST",
                    help="corruption benchmarks only: the corruptions to evaluate, comma-separated, e.g. fog,snow, or "
                    "benchmark (the 15 of mCE), extra (the other 4), all (default)")
@@ -302,19 +304,58 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     norm = check_norm(args.norm)
     eps = [parse_eps(text, what="--eps", norm=norm) for text in (args.eps or DEFAULT_EPS[norm]).split(",")]
-    name, _, root = args.data.partition(":")
+    datasets = [text.partition(":")[::2] for text in args.data]
+    if args.corruptions is not None or args.severities is not None:
+        from nofrost.evaluate.corruptions import corruption_datasets
+
+        if not any(name in corruption_datasets() for name, _ in datasets):
+            raise ValueError(f"--corruptions and --severities are for corruption benchmarks "
+                             f"({', '.join(corruption_datasets())}); dataset {datasets[0][0]!r} has no corruptions")
+    if len(datasets) > 1:
+        return _evaluate_shifts(args, datasets, eps, norm)
+    name, root = datasets[0]
     device = resolve_device(args.device)
     # Under torchrun every process attacks its share of the batches; rank 0 reports and writes.
     context = init_distributed(device) if launched_by_torchrun() else None
     try:
-        code = _evaluate_command(args, eps, norm, name, root, context.device if context else device, context)
+        _evaluate_command(args, eps, norm, name, root, context.device if context else device, context)
     except BaseException:
         if context is not None:
             shutdown_distributed(context, wait=False)
         raise
     if context is not None:
         shutdown_distributed(context)
-    return code
+    return 0
+
+
+def _evaluate_shifts(args, datasets: list[tuple[str, str]], eps, norm) -> int:
+    """Several distribution-shift datasets in one call, each into its own RUN/eval-NAME.json,
+    then one summary row (the OOD columns of the paper's Figures 3-4)."""
+    from nofrost.data import describe_dataset
+    from nofrost.distributed import launched_by_torchrun, resolve_device
+    from nofrost.report.tables import shift_table
+
+    names = [name for name, _ in datasets]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"--data {repeated[0]} is given twice; each dataset is evaluated once, into its own file")
+    others = [name for name in names if not describe_dataset(name).distribution_shift]
+    if others:
+        raise ValueError(f"several --data are for distribution-shift datasets only; {others[0]!r} is not one "
+                         "(evaluate it in its own call)")
+    for flag, given in (("--json", args.json), ("--resume", args.resume), ("torchrun", launched_by_torchrun())):
+        if given:
+            raise ValueError(f"several --data write one RUN/eval-NAME.json each and run in one process; drop {flag}")
+    if len(eps) > 1:
+        raise ValueError("several --data are evaluated at one ε; give one --eps")
+    device = resolve_device(args.device)
+    results = []
+    for name, root in datasets:
+        print(f"\n== {name} ==")
+        results.append(_evaluate_command(args, eps, norm, name, root, device, None))
+    print(f"\n{args.model}: accuracy in % on each dataset (a corruption benchmark: the mean over its corruptions)")
+    print(shift_table({str(args.model): results}).text())
+    return 0
 
 
 def _shift_json(args, name: str) -> Path | None:
@@ -325,7 +366,7 @@ def _shift_json(args, name: str) -> Path | None:
     return Path(args.model) / f"eval-{name}.json" if Path(args.model).is_dir() else None
 
 
-def _evaluate_corruptions_command(args, name, root, device, context) -> int:
+def _evaluate_corruptions_command(args, name, root, device, context):
     from nofrost.evaluate.corruptions import evaluate_corruptions
     from nofrost.models import load_model
 
@@ -338,7 +379,7 @@ def _evaluate_corruptions_command(args, name, root, device, context) -> int:
                          f"severity, without attacks, in one process; drop {what} (see docs/ood.md)")
     model = load_model(args.model, device=device)
     result = evaluate_corruptions(
-        model, name, root or None, corruptions=args.corruptions, severities=args.severities, n=args.n,
+        model, name, root or None, split=args.split, corruptions=args.corruptions, severities=args.severities, n=args.n,
         batch_size=args.batch_size, device=device, seed=args.seed, progress=progress_enabled(args.quiet),
         model_name=str(args.model),
     )  # fmt: skip
@@ -347,7 +388,7 @@ def _evaluate_corruptions_command(args, name, root, device, context) -> int:
     if target is not None:
         result.save(target)
         print(f"wrote {target}")
-    return 0
+    return result
 
 
 def _print_corruptions(result) -> None:
@@ -361,7 +402,8 @@ def _print_corruptions(result) -> None:
         print(f"mCE (AlexNet-normalized, 15 benchmark corruptions): {percent(result.mce)}")
 
 
-def _evaluate_command(args, eps, norm, name, root, device, context) -> int:
+def _evaluate_command(args, eps, norm, name, root, device, context):
+    """Evaluate on one dataset, print and write the result (or ε curve), and return it."""
     from nofrost.data import describe_dataset, load_dataset, parse_classes
     from nofrost.evaluate import evaluate
     from nofrost.evaluate.eps_curve import eps_curve
@@ -372,11 +414,6 @@ def _evaluate_command(args, eps, norm, name, root, device, context) -> int:
     entry = describe_dataset(name)
     if entry.variant("corruption") is not None:
         return _evaluate_corruptions_command(args, name, root, device, context)
-    if args.corruptions is not None or args.severities is not None:
-        from nofrost.evaluate.corruptions import corruption_datasets
-
-        raise ValueError(f"--corruptions and --severities are for corruption benchmarks "
-                         f"({', '.join(corruption_datasets())}); dataset {name!r} has no corruptions")
     main_process = context is None or context.is_main
     model = load_model(args.model, device=device)
     if has_routed_layers(model) and main_process:
@@ -385,7 +422,7 @@ def _evaluate_command(args, eps, norm, name, root, device, context) -> int:
               "`nofrost gamma-sweep` evaluates other operating points", file=sys.stderr)
     dataset = load_dataset(name, args.split, root or None)
     options = dict(
-        attacks=args.attacks or "strong", norm=norm, n=args.n, batch_size=args.batch_size, device=device, seed=args.seed,
+        attacks=args.attacks or ("clean" if entry.distribution_shift else "strong"), norm=norm, n=args.n, batch_size=args.batch_size, device=device, seed=args.seed,
         precision="bf16" if args.bf16 else "fp32", metrics=args.metrics,
         classes=parse_classes(args.classes) if args.classes is not None else None, distributed=context,
         progress=progress_enabled(args.quiet) and main_process, model_name=str(args.model), dataset_name=name,
@@ -418,7 +455,7 @@ def _evaluate_command(args, eps, norm, name, root, device, context) -> int:
         if context is not None:
             context.barrier()  # the result is written before any process drops its progress
         state.unlink(missing_ok=True)
-    return 0
+    return result
 
 
 def _print_eps_curve(curve) -> None:

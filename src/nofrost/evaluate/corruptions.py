@@ -93,6 +93,7 @@ def evaluate_corruptions(
     dataset: str,
     root: str | os.PathLike[str] | None = None,
     *,
+    split: str = "test",
     corruptions: str | Sequence[str] | None = None,
     severities: str | Sequence[int] | None = None,
     n: int | None = None,
@@ -124,7 +125,7 @@ def evaluate_corruptions(
     bar = tqdm(sets, disable=not progress, desc=f"{dataset}", unit="set")
     for name, level in bar:
         bar.set_postfix_str(f"{name} {level}")
-        data = load_dataset(dataset, "test", root, image_size=image_size, corruption=name, severity=level)
+        data = load_dataset(dataset, split, root, image_size=image_size, corruption=name, severity=level)
         cell = evaluate(model, data, attacks="clean", n=n, batch_size=batch_size, device=device, seed=seed,
                         precision=precision, audit=False)
         accuracy.setdefault(name, {})[level] = cell.clean
@@ -134,7 +135,7 @@ def evaluate_corruptions(
     reference = entry.reference_errors() if entry.reference_errors is not None else None
     pooled = correct / max(total, 1)
     return EvaluationResult(
-        model=model_name, dataset=dataset, split="test", n=int(total), eps=0.0, clean=pooled, worst_case=pooled,
+        model=model_name, dataset=dataset, split=split, n=int(total), eps=0.0, clean=pooled, worst_case=pooled,
         corruptions=results, mean_corruption_accuracy=sum(c.mean for c in results.values()) / len(results),
         mce=mce(results, reference) if reference is not None else None,
         seconds=time.perf_counter() - started,
