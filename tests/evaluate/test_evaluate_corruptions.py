@@ -224,3 +224,10 @@ def test_imagenet_r_folder_is_scored_on_its_200_logits(imagenet_samples, tmp_pat
     assert (subset[logits[:, subset].argmax(1)] == labels).all() and (logits.argmax(1) == 0).all()
     result = evaluate(model, dataset, attacks="clean", model_name="colour", dataset_name=covered.name)
     assert result.clean == 1.0 and result.n == 5
+
+
+def test_a_progress_bar_runs_over_the_sets(model, fake_cifar10_c, capsys) -> None:
+    evaluate_corruptions(model, "cifar10-c", fake_cifar10_c.root, corruptions="fog,snow", severities="1,2",
+                         progress=True)
+    bar = capsys.readouterr().err
+    assert "cifar10-c" in bar and "4/4" in bar and "snow 2" in bar and "<" in bar  # elapsed<remaining
