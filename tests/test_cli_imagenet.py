@@ -101,3 +101,5 @@ def test_the_ood_datasets_of_figures_3_and_4_in_one_call(tmp_path, capsys):
     assert "several --data are for distribution-shift datasets only; 'cifar10-mini' is not one" in capsys.readouterr().err
     assert main(["evaluate", str(run), "--data", data[1], "--data", data[1]]) == 2
     assert "--data imagenet-r is given twice" in capsys.readouterr().err
+    assert main(["evaluate", str(run), "--data", data[1], "--data", f"imagenet-a:{tmp_path / 'absent'}"]) == 2
+    assert "imagenet-a root" in capsys.readouterr().err and not (run / "eval-imagenet-a.json").exists()

@@ -348,6 +348,14 @@ def _evaluate_shifts(args, datasets: list[tuple[str, str]], eps, norm) -> int:
             raise ValueError(f"several --data write one RUN/eval-NAME.json each and run in one process; drop {flag}")
     if len(eps) > 1:
         raise ValueError("several --data are evaluated at one ε; give one --eps")
+    for name, root in datasets:  # before the first evaluation, which may take hours
+        entry = describe_dataset(name)
+        path = entry.root_path(root or None)
+        if path is not None and not path.exists():
+            raise FileNotFoundError(f"{name} root {path} does not exist; {entry.layout}")
+        if entry.variant("corruption") is not None and args.attacks not in (None, "clean"):
+            raise ValueError(f"{name} is a corruption benchmark: it measures accuracy without attacks; "
+                             f"drop --attacks {args.attacks}")
     device = resolve_device(args.device)
     results = []
     for name, root in datasets:
