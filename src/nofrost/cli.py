@@ -353,9 +353,8 @@ def _evaluate_shifts(args, datasets: list[tuple[str, str]], eps, norm) -> int:
         path = entry.root_path(root or None)
         if path is not None and not path.exists():
             raise FileNotFoundError(f"{name} root {path} does not exist; {entry.layout}")
-        if entry.variant("corruption") is not None and args.attacks not in (None, "clean"):
-            raise ValueError(f"{name} is a corruption benchmark: it measures accuracy without attacks; "
-                             f"drop --attacks {args.attacks}")
+        if entry.variant("corruption") is not None:
+            _check_corruption_options(args, name, context=None)
     device = resolve_device(args.device)
     results = []
     for name, root in datasets:
@@ -374,17 +373,23 @@ def _shift_json(args, name: str) -> Path | None:
     return Path(args.model) / f"eval-{name}.json" if Path(args.model).is_dir() else None
 
 
+def _check_corruption_options(args, name: str, context) -> None:
+    """A corruption benchmark measures accuracy without attacks, in one process: refuse the
+    options that would not apply."""
+    refused = [flag for flag, given in (("--attacks " + str(args.attacks), args.attacks not in (None, "clean")),
+                                        ("--metrics", args.metrics), ("--classes", args.classes),
+                                        ("--resume", args.resume), ("--eps", args.eps), ("--bf16", args.bf16),
+                                        ("torchrun", context is not None)) if given]
+    if refused:
+        raise ValueError(f"{name} is a corruption benchmark: it measures accuracy under each corruption and "
+                         f"severity, without attacks, in one process; drop {refused[0]} (see docs/ood.md)")
+
+
 def _evaluate_corruptions_command(args, name, root, device, context):
     from nofrost.evaluate.corruptions import evaluate_corruptions
     from nofrost.models import load_model
 
-    ignored = [flag for flag, given in (("--metrics", args.metrics), ("--classes", args.classes),
-                                        ("--resume", args.resume), ("--eps", args.eps), ("--bf16", args.bf16),
-                                        ("torchrun", context is not None)) if given]
-    if args.attacks not in (None, "clean") or ignored:
-        what = f"--attacks {args.attacks}" if args.attacks not in (None, "clean") else ignored[0]
-        raise ValueError(f"{name} is a corruption benchmark: it measures accuracy under each corruption and "
-                         f"severity, without attacks, in one process; drop {what} (see docs/ood.md)")
+    _check_corruption_options(args, name, context)
     model = load_model(args.model, device=device)
     result = evaluate_corruptions(
         model, name, root or None, split=args.split, corruptions=args.corruptions, severities=args.severities, n=args.n,
@@ -430,8 +435,8 @@ def _evaluate_command(args, eps, norm, name, root, device, context):
               "`nofrost gamma-sweep` evaluates other operating points", file=sys.stderr)
     dataset = load_dataset(name, args.split, root or None)
     options = dict(
-        attacks=args.attacks or ("clean" if entry.distribution_shift else "strong"), norm=norm, n=args.n, batch_size=args.batch_size, device=device, seed=args.seed,
-        precision="bf16" if args.bf16 else "fp32", metrics=args.metrics,
+        attacks=args.attacks or ("clean" if entry.distribution_shift else "strong"), norm=norm, n=args.n,
+        batch_size=args.batch_size, device=device, seed=args.seed, precision="bf16" if args.bf16 else "fp32", metrics=args.metrics,
         classes=parse_classes(args.classes) if args.classes is not None else None, distributed=context,
         progress=progress_enabled(args.quiet) and main_process, model_name=str(args.model), dataset_name=name,
         split=args.split,
