@@ -9,6 +9,7 @@ at 1 and at 2 threads (docs/testing.md) to catch that before a user on other har
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -64,3 +65,51 @@ def tiny_overrides() -> list[str]:
 @pytest.fixture
 def tiny_config() -> Config:
     return load_config("quickstart", overrides=TINY_OVERRIDES)
+
+
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``<repo>/../shared/data``; tests that need it skip when it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real data folder {SHARED_DATA} is absent (expected next to the repository)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def imagenet_samples(shared_data: Path) -> list[Path]:
+    """The 32 real ImageNet photos ``NNN_<wnid>_<name>.JPEG`` of classes 0-31."""
+    files = sorted((shared_data / "imagenet-samples").glob("*.JPEG"))
+    if len(files) != 32:
+        pytest.skip(f"expected 32 photos in {shared_data / 'imagenet-samples'}, found {len(files)}")
+    return files
+
+
+@pytest.fixture(scope="session")
+def fake_cifar10_c(tmp_path_factory):
+    """A CIFAR-10-C root in the published layout, from the first 12 shipped test images: fog and
+    snow, 5 severities each (a stand-in corruption that differs per severity and between the
+    two, so rows can be told apart), severity-major NHWC uint8, and labels.npy (the 12 labels
+    five times). ``.expected(name, severity)`` gives the NHWC images of one set."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from nofrost.data import load_dataset
+
+    test = load_dataset("cifar10-mini", "test")
+    clean = test.images[:12].permute(0, 2, 3, 1).numpy()
+
+    def expected(name: str, severity: int):
+        shifted = np.clip(clean.astype(np.int16) + 20 * severity - 60, 0, 255).astype(np.uint8)
+        return shifted // {"fog": 1, "snow": 2}[name]
+
+    root = tmp_path_factory.mktemp("CIFAR-10-C")
+    for name in ("fog", "snow"):
+        np.save(root / f"{name}.npy", np.concatenate([expected(name, s) for s in range(1, 6)]))
+    labels = test.targets[:12].numpy()
+    np.save(root / "labels.npy", np.tile(labels, 5))
+    return SimpleNamespace(root=root, n=12, labels=labels, expected=expected)

@@ -66,3 +66,40 @@ def test_metrics_and_bn_statistics_of_imagenet_models(imagenet_val, tmp_path, ca
     assert [s["kind"] for s in stats] == ["bn", "nf"]
     assert len(stats[1]["layers"]) == 8  # nf_resnet26: one position per block, 2+2+2+2 blocks
     assert (tmp_path / "a" / "bn_running_stats.png").is_file()
+
+
+@pytest.mark.slow
+def test_the_ood_datasets_of_figures_3_and_4_in_one_call(tmp_path, capsys):
+    """ImageNet-C, -R and -Sketch folders named on one command line: one result file each beside
+    the run's own, and one summary row."""
+    from nofrost.models import create_model
+    from nofrost.models.io import save_model
+
+    photos = [p for p in sorted(SAMPLES.glob("*.JPEG")) if int(p.name[:3]) in (1, 2)]  # classes of ImageNet-R
+    if len(photos) != 2:
+        pytest.skip(f"needs the ImageNet sample photos in {SAMPLES}")
+    roots = {"imagenet-c": tmp_path / "c" / "fog" / "1", "imagenet-r": tmp_path / "r", "imagenet-sketch": tmp_path / "s"}
+    for folder in roots.values():
+        for photo in photos:
+            wnid = photo.name.split("_")[1]
+            (folder / wnid).mkdir(parents=True)
+            (folder / wnid / photo.name).symlink_to(photo)
+    torch.manual_seed(0)
+    run = save_model(create_model("resnet26", num_classes=1000), tmp_path / "run")
+    data = [f"imagenet-c:{tmp_path / 'c'}", f"imagenet-r:{roots['imagenet-r']}", f"imagenet-sketch:{roots['imagenet-sketch']}"]
+    argv = ["evaluate", str(run), *(a for d in data for a in ("--data", d)), "--corruptions", "fog", "--severities", "1",
+            "--batch-size", "8", "--device", "cpu", "--quiet"]
+    assert main(argv) == 0, capsys.readouterr().err
+    printed = capsys.readouterr().out
+    assert printed.splitlines()[-3].split() == ["run", "imagenet-c", "imagenet-r", "imagenet-sketch"]
+    assert not (run / "eval.json").exists()
+    for name in ("imagenet-c", "imagenet-r", "imagenet-sketch"):
+        result = json.loads((run / f"eval-{name}.json").read_text())
+        assert result["dataset"] == name and result["n"] == 2 and result["attacks"] == {}
+    assert set(json.loads((run / "eval-imagenet-c.json").read_text())["corruptions"]) == {"fog"}
+    assert main(["evaluate", str(run), "--data", data[1], "--data", "cifar10-mini"]) == 2
+    assert "several --data are for distribution-shift datasets only; 'cifar10-mini' is not one" in capsys.readouterr().err
+    assert main(["evaluate", str(run), "--data", data[1], "--data", data[1]]) == 2
+    assert "--data imagenet-r is given twice" in capsys.readouterr().err
+    assert main(["evaluate", str(run), "--data", data[1], "--data", f"imagenet-a:{tmp_path / 'absent'}"]) == 2
+    assert "imagenet-a root" in capsys.readouterr().err and not (run / "eval-imagenet-a.json").exists()

@@ -63,10 +63,21 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
         "runs and prints warnings that say what a failed check likely means and what to run next.",
     )
     p.add_argument("model", help="run directory, checkpoint.pt, or official .pth state dict")
-    p.add_argument("--data", required=True, metavar="NAME[:ROOT]",
-                   help="dataset name and, where needed, its root, e.g. cifar10-mini or cifar10:/data/cifar10_jpeg.npz")
+    p.add_argument("--data", required=True, metavar="NAME[:ROOT]", action="append",
+                   help="dataset name and, where needed, its root, e.g. cifar10-mini or cifar10:/data/cifar10_jpeg.npz; "
+                   "a corruption benchmark (cifar10-c:ROOT, imagenet-c:ROOT) is evaluated at every corruption and "
+                   "severity, see --corruptions; repeat --data to evaluate several distribution-shift datasets in "
+                   "one call (the OOD columns of the paper's Figures 3-4: imagenet-c, imagenet-r, imagenet-sketch); "
+                   "see `nofrost list` and docs/ood.md")
+    p.add_argument("--corruptions", default=None, metavar="LIST",
+                   help="corruption benchmarks only: the corruptions to evaluate, comma-separated, e.g. fog,snow, or "
+                   "benchmark (the 15 of mCE), extra (the other 4), all (default)")
+    p.add_argument("--severities", default=None, metavar="LIST",
+                   help="corruption benchmarks only: severities in 1-5, e.g. 1,3 (default: all five)")
     p.add_argument("--split", default="test", help="dataset split (default: test)")
-    p.add_argument("--n", type=int, default=None, help="evaluate a class-stratified subset of N examples")
+    p.add_argument("--n", type=int, default=None,
+                   help="evaluate a class-stratified subset of N examples (per corruption and severity for a "
+                   "corruption benchmark)")
     p.add_argument("--classes", default=None, metavar="LIST",
                    help="keep only these classes (before --n), e.g. 0-9 or 0-4,7; the NoFrost paper measures "
                    "its model properties on the ImageNet validation images of classes 0-9 (500 images)")
@@ -75,8 +86,9 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
                    "(decision margin), thickness (boundary thickness), smoothness (KL smoothness), e.g. "
                    "margin,thickness:beta=0.5; their means go into the result, the per-example values "
                    "beside the JSON (.npz); see `nofrost list`")
-    p.add_argument("--attacks", default="strong",
-                   help="comma-separated attack specs and suites (default: strong = standard AutoAttack); "
+    p.add_argument("--attacks", default=None,
+                   help="comma-separated attack specs and suites (default: strong = standard AutoAttack; clean, "
+                   "the only choice, for a corruption benchmark); "
                    "suites: paper (the NoFrost paper's columns as its reference test.py measured them: PGD-20, "
                    "APGD-CE, APGD-DLR, MIA, CW-linf, RayS-400, Square-400, AA-fast with 20 steps), strong; "
                    "randomized models: autoattack:version=rand (EOT); options per attack, e.g. "
@@ -96,7 +108,8 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
                    help="bf16 passes (autocast; CUDA, or CPUs with bf16 units) for the attacks that keep their "
                    "strength in bf16 (PGD, APGD, ...); FAB-T, Square and RayS stay fp32, and every verdict is fp32; "
                    "`nofrost list` marks which")
-    p.add_argument("--json", help="write the result here (default: MODEL/eval.json when MODEL is a run directory); "
+    p.add_argument("--json", help="write the result here (default: MODEL/eval.json when MODEL is a run directory, "
+                   "MODEL/eval-NAME.json for a distribution-shift dataset NAME, e.g. eval-cifar10-c.json); "
                    "the per-example progress is kept next to it (eval.state.pt) until the result is written")
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted evaluation from its progress file (same model and options)")
@@ -330,29 +343,129 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     norm = check_norm(args.norm)
     eps = [parse_eps(text, what="--eps", norm=norm) for text in (args.eps or DEFAULT_EPS[norm]).split(",")]
-    name, _, root = args.data.partition(":")
+    datasets = [text.partition(":")[::2] for text in args.data]
+    if args.corruptions is not None or args.severities is not None:
+        from nofrost.evaluate.corruptions import corruption_datasets
+
+        if not any(name in corruption_datasets() for name, _ in datasets):
+            raise ValueError(f"--corruptions and --severities are for corruption benchmarks "
+                             f"({', '.join(corruption_datasets())}); dataset {datasets[0][0]!r} has no corruptions")
+    if len(datasets) > 1:
+        return _evaluate_shifts(args, datasets, eps, norm)
+    name, root = datasets[0]
     device = resolve_device(args.device)
     # Under torchrun every process attacks its share of the batches; rank 0 reports and writes.
     context = init_distributed(device) if launched_by_torchrun() else None
     try:
-        code = _evaluate_command(args, eps, norm, name, root, context.device if context else device, context)
+        _evaluate_command(args, eps, norm, name, root, context.device if context else device, context)
     except BaseException:
         if context is not None:
             shutdown_distributed(context, wait=False)
         raise
     if context is not None:
         shutdown_distributed(context)
-    return code
+    return 0
 
 
-def _evaluate_command(args, eps, norm, name, root, device, context) -> int:
-    from nofrost.data import load_dataset, parse_classes
+def _evaluate_shifts(args, datasets: list[tuple[str, str]], eps, norm) -> int:
+    """Several distribution-shift datasets in one call, each into its own RUN/eval-NAME.json,
+    then one summary row (the OOD columns of the paper's Figures 3-4)."""
+    from nofrost.data import describe_dataset
+    from nofrost.distributed import launched_by_torchrun, resolve_device
+    from nofrost.report.tables import shift_table
+
+    names = [name for name, _ in datasets]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"--data {repeated[0]} is given twice; each dataset is evaluated once, into its own file")
+    others = [name for name in names if not describe_dataset(name).distribution_shift]
+    if others:
+        raise ValueError(f"several --data are for distribution-shift datasets only; {others[0]!r} is not one "
+                         "(evaluate it in its own call)")
+    for flag, given in (("--json", args.json), ("--resume", args.resume), ("torchrun", launched_by_torchrun())):
+        if given:
+            raise ValueError(f"several --data write one RUN/eval-NAME.json each and run in one process; drop {flag}")
+    if len(eps) > 1:
+        raise ValueError("several --data are evaluated at one ε; give one --eps")
+    for name, root in datasets:  # before the first evaluation, which may take hours
+        entry = describe_dataset(name)
+        path = entry.root_path(root or None)
+        if path is not None and not path.exists():
+            raise FileNotFoundError(f"{name} root {path} does not exist; {entry.layout}")
+        if entry.variant("corruption") is not None:
+            _check_corruption_options(args, name, context=None)
+    device = resolve_device(args.device)
+    results = []
+    for name, root in datasets:
+        print(f"\n== {name} ==")
+        results.append(_evaluate_command(args, eps, norm, name, root, device, None))
+    print(f"\n{args.model}: accuracy in % on each dataset (a corruption benchmark: the mean over its corruptions)")
+    print(shift_table({str(args.model): results}).text())
+    return 0
+
+
+def _shift_json(args, name: str) -> Path | None:
+    """Where a distribution-shift evaluation is written: --json, else RUN/eval-NAME.json (beside,
+    not over, the run's own eval.json), else nowhere."""
+    if args.json:
+        return Path(args.json)
+    return Path(args.model) / f"eval-{name}.json" if Path(args.model).is_dir() else None
+
+
+def _check_corruption_options(args, name: str, context) -> None:
+    """A corruption benchmark measures accuracy without attacks, in one process: refuse the
+    options that would not apply."""
+    refused = [flag for flag, given in (("--attacks " + str(args.attacks), args.attacks not in (None, "clean")),
+                                        ("--metrics", args.metrics), ("--classes", args.classes),
+                                        ("--resume", args.resume), ("--eps", args.eps), ("--bf16", args.bf16),
+                                        ("torchrun", context is not None)) if given]
+    if refused:
+        raise ValueError(f"{name} is a corruption benchmark: it measures accuracy under each corruption and "
+                         f"severity, without attacks, in one process; drop {refused[0]} (see docs/ood.md)")
+
+
+def _evaluate_corruptions_command(args, name, root, device, context):
+    from nofrost.evaluate.corruptions import evaluate_corruptions
+    from nofrost.models import load_model
+
+    _check_corruption_options(args, name, context)
+    model = load_model(args.model, device=device)
+    result = evaluate_corruptions(
+        model, name, root or None, split=args.split, corruptions=args.corruptions, severities=args.severities, n=args.n,
+        batch_size=args.batch_size, device=device, seed=args.seed, progress=progress_enabled(args.quiet),
+        model_name=str(args.model),
+    )  # fmt: skip
+    _print_corruptions(result)
+    target = _shift_json(args, name)
+    if target is not None:
+        result.save(target)
+        print(f"wrote {target}")
+    return result
+
+
+def _print_corruptions(result) -> None:
+    from nofrost.report.tables import corruption_table, percent
+
+    print(f"{result.dataset}, {result.n} images in all; accuracy in % per corruption and severity")
+    print(corruption_table(result).text())
+    print(f"\nmean corruption accuracy ({len(result.corruptions)} corruptions): "
+          f"{percent(result.mean_corruption_accuracy)}")
+    if result.mce is not None:
+        print(f"mCE (AlexNet-normalized, 15 benchmark corruptions): {percent(result.mce)}")
+
+
+def _evaluate_command(args, eps, norm, name, root, device, context):
+    """Evaluate on one dataset, print and write the result (or ε curve), and return it."""
+    from nofrost.data import describe_dataset, load_dataset, parse_classes
     from nofrost.evaluate import evaluate
     from nofrost.evaluate.eps_curve import eps_curve
     from nofrost.evaluate.state import state_path_for
     from nofrost.models import load_model
     from nofrost.models.norms import has_routed_layers
 
+    entry = describe_dataset(name)
+    if entry.variant("corruption") is not None:
+        return _evaluate_corruptions_command(args, name, root, device, context)
     main_process = context is None or context.is_main
     model = load_model(args.model, device=device)
     if has_routed_layers(model) and main_process:
@@ -361,15 +474,16 @@ def _evaluate_command(args, eps, norm, name, root, device, context) -> int:
               "`nofrost gamma-sweep` evaluates other operating points", file=sys.stderr)
     dataset = load_dataset(name, args.split, root or None)
     options = dict(
-        attacks=args.attacks, norm=norm, n=args.n, batch_size=args.batch_size, device=device, seed=args.seed,
-        precision="bf16" if args.bf16 else "fp32", metrics=args.metrics,
+        attacks=args.attacks or ("clean" if entry.distribution_shift else "strong"), norm=norm, n=args.n,
+        batch_size=args.batch_size, device=device, seed=args.seed, precision="bf16" if args.bf16 else "fp32", metrics=args.metrics,
         classes=parse_classes(args.classes) if args.classes is not None else None, distributed=context,
         progress=progress_enabled(args.quiet) and main_process, model_name=str(args.model), dataset_name=name,
         split=args.split,
     )  # fmt: skip
     run_dir = Path(args.model).is_dir()
     if len(eps) == 1:
-        target = Path(args.json) if args.json else (Path(args.model) / "eval.json" if run_dir else None)
+        target = (_shift_json(args, name) if entry.distribution_shift
+                  else Path(args.json) if args.json else (Path(args.model) / "eval.json" if run_dir else None))
         if args.resume and target is None:
             raise ValueError("--resume continues the evaluation written to --json (or RUN/eval.json); give --json")
         state = state_path_for(target, context.rank if context else None) if target is not None else None
@@ -393,7 +507,7 @@ def _evaluate_command(args, eps, norm, name, root, device, context) -> int:
         if context is not None:
             context.barrier()  # the result is written before any process drops its progress
         state.unlink(missing_ok=True)
-    return 0
+    return result
 
 
 def _print_eps_curve(curve) -> None:
@@ -569,9 +683,13 @@ def _cmd_list(args: argparse.Namespace) -> int:
         ("attack suites", list_suites()),
         ("methods", methods.list_methods()),
         ("presets", list_presets()),
-        ("datasets", data.list_datasets()),
     ):
         print(f"{title}: {', '.join(names)}")
+    print("datasets (--data NAME[:ROOT]; splits; variant options):")
+    for name in data.list_datasets():
+        entry = data.describe_dataset(name)
+        variants = ", ".join(v.name for v in entry.variants) or "-"
+        print(f"  {name:<16} {'/'.join(entry.splits):<11} {variants:<21} {entry.summary}")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Fixtures for the data tests: the real data in the shared folder next to the repository."""
+"""Fixtures for the data tests: CIFAR-10 from the shared folder (tests/conftest.py: shared_data), the shipped subset."""
 
 from __future__ import annotations
 
@@ -8,16 +8,6 @@ import pytest
 
 from nofrost.data import TensorImageDataset, load_dataset
 
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-
-
-@pytest.fixture(scope="session")
-def shared_data() -> Path:
-    """``<repo>/../shared/data``; tests that need it skip when it is absent."""
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"real data folder {SHARED_DATA} is absent (expected next to the repository)")
-    return SHARED_DATA
-
 
 @pytest.fixture(scope="session")
 def cifar_npz(shared_data: Path) -> Path:
@@ -26,15 +16,6 @@ def cifar_npz(shared_data: Path) -> Path:
     if not path.is_file():
         pytest.skip(f"{path} is absent")
     return path
-
-
-@pytest.fixture(scope="session")
-def imagenet_samples(shared_data: Path) -> list[Path]:
-    """The 32 real ImageNet photos ``NNN_<wnid>_<name>.JPEG`` of classes 0-31."""
-    files = sorted((shared_data / "imagenet-samples").glob("*.JPEG"))
-    if len(files) != 32:
-        pytest.skip(f"expected 32 photos in {shared_data / 'imagenet-samples'}, found {len(files)}")
-    return files
 
 
 @pytest.fixture(scope="session")

@@ -5,11 +5,12 @@
 gives the class names, shape and normalization statistics a model needs.
 """
 
-from nofrost.data.catalog import dataset_info, list_datasets, load_dataset
+from nofrost.data.catalog import dataset_info, describe_dataset, list_datasets, load_dataset
 from nofrost.data.info import DatasetInfo
 from nofrost.data.loader import BatchLoader, make_loader
 from nofrost.data.subset import (
     class_subset,
+    dataset_class_subset,
     dataset_targets,
     parse_classes,
     stratified_indices,
@@ -27,10 +28,12 @@ __all__ = [
     "DatasetInfo",
     "TensorImageDataset",
     "dataset_info",
+    "describe_dataset",
     "list_datasets",
     "load_dataset",
     "make_loader",
     "random_crop_flip",
+    "dataset_class_subset",
     "dataset_targets",
     "stratified_indices",
     "stratified_split",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 from torch import Tensor
@@ -50,13 +50,41 @@ class ImageNetFolder(ImageFolder):
         return list(names), {f: index[f] for f in folders}
 
 
-def imagenet_transform(image_size: int, augment: bool) -> Callable[..., Tensor]:
-    """RandomResizedCrop + flip for training; resize to ``size / 0.875`` + center crop otherwise."""
+def imagenet_transform(
+    image_size: int, augment: bool, crop_fraction: float = CROP_FRACTION
+) -> Callable[..., Tensor]:
+    """RandomResizedCrop + flip for training; otherwise resize the shorter side to
+    ``size / crop_fraction`` and center-crop ``size`` (crop_fraction 1: images already cropped,
+    such as ImageNet-C's 224-pixel ones, stay as they are at 224)."""
     if augment:
         steps = [T.RandomResizedCrop(image_size), T.RandomHorizontalFlip()]
     else:
-        steps = [T.Resize(round(image_size / CROP_FRACTION)), T.CenterCrop(image_size)]
+        steps = [T.Resize(round(image_size / crop_fraction)), T.CenterCrop(image_size)]
     return T.Compose([*steps, T.ToTensor()])
+
+
+def load_wnid_folder(
+    folder: Path,
+    layout: str,
+    *,
+    image_size: int,
+    augment: bool,
+    crop_fraction: float = CROP_FRACTION,
+    allowed: Collection[str] | None = None,
+) -> ImageNetFolder:
+    """``folder/<wnid>/*`` with 1000-class labels; every class folder must be an ImageNet WNID
+    (of ``allowed``, when given). Errors name ``layout``, the layout the caller expects."""
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder} is not a folder; {layout}")
+    folders = sorted(entry.name for entry in os.scandir(folder) if entry.is_dir())
+    valid = set(imagenet_classes()[0]) if allowed is None else set(allowed)
+    wrong = [f for f in folders if f not in valid]
+    if not folders or wrong:
+        what = "ImageNet WNIDs" if allowed is None else f"WNIDs of its {len(valid)} classes"
+        found = f"found {', '.join(wrong[:5])}{' ...' if len(wrong) > 5 else ''}" if wrong else "found no folders"
+        raise ValueError(f"{folder}: class folders must be {what} ({found}); {layout}")
+    transform = imagenet_transform(image_size, augment, crop_fraction)
+    return ImageNetFolder(folder, transform, augment=augment)
 
 
 def load_imagenet(root: Path, split: str, *, augment: bool, image_size: int) -> ImageNetFolder:

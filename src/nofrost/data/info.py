@@ -100,3 +100,20 @@ def imagenet_info() -> DatasetInfo:
         std=(0.229, 0.224, 0.225),
         classes=imagenet_classes()[1],
     )
+
+
+@functools.cache
+def imagenet_ood_facts() -> dict:
+    """The package asset ``assets/imagenet_ood.json``: the ImageNet-R and ImageNet-A class
+    subsets (sorted WNIDs), AlexNet's ImageNet-C errors per corruption, and their sources."""
+    text = resources.files(__package__).joinpath("assets", "imagenet_ood.json").read_text("utf-8")
+    return json.loads(text)
+
+
+def imagenet_indices(wnids: "list[str] | tuple[str, ...]") -> list[int]:
+    """The sorted ImageNet-1k class indices of ``wnids`` (ValueError for one that is not a WNID)."""
+    index = {wnid: i for i, wnid in enumerate(imagenet_classes()[0])}
+    unknown = [w for w in wnids if w not in index]
+    if unknown:
+        raise ValueError(f"not ImageNet-1k WNIDs: {unknown[:5]}")
+    return sorted(index[w] for w in wnids)

@@ -62,6 +62,15 @@ def dataset_targets(dataset: Dataset) -> np.ndarray:
     return np.asarray(targets, dtype=np.int64)
 
 
+def dataset_class_subset(dataset: Dataset) -> list[int] | None:
+    """The sorted class indices ``dataset`` covers when it covers only some of the model's
+    classes (its ``class_subset``, through any Subset wrappers); None when it covers them all."""
+    while isinstance(dataset, Subset):
+        dataset = dataset.dataset
+    covered = getattr(dataset, "class_subset", None)
+    return None if covered is None else [int(c) for c in covered]
+
+
 def parse_classes(text: str) -> list[int]:
     """``"0-9"`` → ``[0, ..., 9]``; ``"0-4,7"`` → ``[0, 1, 2, 3, 4, 7]`` (sorted, no repeats)."""
     classes: set[int] = set()

@@ -31,11 +31,12 @@ from nofrost.evaluate.specs import parse_spec
 from nofrost.evaluate.suites import column_group, display_name
 from nofrost.files import atomic_write_npz, atomic_write_text
 
-__all__ = ["AttackResult", "AuditCheck", "EvaluationResult", "PerExample"]
+__all__ = ["AttackResult", "AuditCheck", "CorruptionResult", "EvaluationResult", "PerExample"]
 
 # Keys of the JSON form that map onto fields; any other key is kept as it is in ``extra``.
 _FIELDS = ("model", "dataset", "split", "n", "eps", "norm", "clean", "attacks", "attack_params",
-           "worst_case", "metrics", "audit", "seconds")  # fmt: skip
+           "worst_case", "metrics", "corruptions", "mean_corruption_accuracy", "mce", "audit",
+           "seconds")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,27 @@ class AttackResult:
         return column_group(self.label)
 
 
+@dataclass(frozen=True)
+class CorruptionResult:
+    """Accuracy under one corruption at each severity evaluated (``{severity: accuracy}``)."""
+
+    name: str
+    by_severity: dict[int, float]
+
+    @property
+    def mean(self) -> float:
+        """The mean over the severities evaluated."""
+        return sum(self.by_severity.values()) / len(self.by_severity)
+
+    def to_json(self) -> dict[str, float]:
+        """``{"1": acc, ..., "5": acc, "mean": acc}``."""
+        return {**{str(s): acc for s, acc in sorted(self.by_severity.items())}, "mean": self.mean}
+
+    @classmethod
+    def from_json(cls, name: str, data: Mapping[str, Any]) -> CorruptionResult:
+        return cls(name, {int(s): float(acc) for s, acc in data.items() if s != "mean"})
+
+
 @dataclass
 class PerExample:
     """Per-example values, in the order of the evaluated examples: ``clean`` and ``robust[label]``
@@ -109,6 +131,12 @@ class EvaluationResult(Mapping):
     ``attacks`` maps each attack's label to its :class:`AttackResult`, in the order they ran;
     ``worst_case`` counts an example as robust only if every attack failed on it; ``metrics``
     holds the mean of each measured per-example metric (empty: none measured).
+
+    A corruption benchmark (:mod:`nofrost.evaluate.corruptions`) fills ``corruptions`` (one
+    :class:`CorruptionResult` per corruption evaluated, in benchmark order),
+    ``mean_corruption_accuracy`` (the mean of their means) and, for ImageNet-C with all 15
+    benchmark corruptions at all 5 severities, ``mce`` (AlexNet-normalized, a fraction); None
+    or empty: not measured, and absent from the JSON.
     """
 
     model: str = ""
@@ -121,6 +149,9 @@ class EvaluationResult(Mapping):
     attacks: dict[str, AttackResult] = field(default_factory=dict)
     worst_case: float = math.nan
     metrics: dict[str, float] = field(default_factory=dict)
+    corruptions: dict[str, CorruptionResult] = field(default_factory=dict)
+    mean_corruption_accuracy: float | None = None
+    mce: float | None = None
     audit: list[AuditCheck] = field(default_factory=list)
     seconds: float = 0.0
     per_example: PerExample | None = None
@@ -146,6 +177,11 @@ class EvaluationResult(Mapping):
         }  # fmt: skip
         if self.metrics:
             data["metrics"] = dict(self.metrics)
+        if self.corruptions:
+            data["corruptions"] = {name: c.to_json() for name, c in self.corruptions.items()}
+        for key in ("mean_corruption_accuracy", "mce"):
+            if getattr(self, key) is not None:
+                data[key] = getattr(self, key)
         data["audit"] = [check.to_json() for check in self.audit]
         data["seconds"] = self.seconds
         return {**data, **self.extra}
@@ -168,6 +204,10 @@ class EvaluationResult(Mapping):
                          for label, acc in dict(data["attacks"]).items()},
                 worst_case=float(data.get("worst_case", math.nan)),
                 metrics={str(k): float(v) for k, v in dict(data.get("metrics") or {}).items()},
+                corruptions={str(name): CorruptionResult.from_json(str(name), dict(values))
+                             for name, values in dict(data.get("corruptions") or {}).items()},
+                mean_corruption_accuracy=_optional_float(data.get("mean_corruption_accuracy")),
+                mce=_optional_float(data.get("mce")),
                 audit=[AuditCheck.from_json(check) for check in data.get("audit", [])],
                 seconds=float(data.get("seconds", 0.0)),
                 extra={k: v for k, v in data.items() if k not in _FIELDS},
@@ -214,6 +254,10 @@ class EvaluationResult(Mapping):
 
     def __len__(self) -> int:
         return len(self.to_json())
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def per_example_path(json_path: str | Path) -> Path:

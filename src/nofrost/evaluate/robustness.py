@@ -23,10 +23,11 @@ from nofrost import attacks as attack_registry
 from nofrost.attacks._common import check_eps, check_norm
 from nofrost.attacks._fast import fast_eval_copy
 from nofrost.attacks._registry import RESERVED, attack_options
-from nofrost.data import class_subset, dataset_targets, make_loader, stratified_subset
+from nofrost.data import class_subset, dataset_class_subset, dataset_targets, make_loader, stratified_subset
 from nofrost.data.loader import derive_seed
 from nofrost.distributed import DistContext
 from nofrost.evaluate.audit import run_audit
+from nofrost.evaluate.class_subset import SubsetLogits
 from nofrost.evaluate.metrics import MetricBatch, metric_info, parse_metric_specs
 from nofrost.evaluate.result import AttackResult, EvaluationResult, PerExample
 from nofrost.evaluate.specs import AttackSpec, parse_spec
@@ -98,6 +99,7 @@ def evaluate(
     model_name: str = "",
     dataset_name: str = "",
     split: str = "",
+    audit: bool = True,
 ) -> EvaluationResult:
     """Clean and adversarial accuracy of ``model`` on (a stratified ``n`` of) ``dataset``.
 
@@ -117,11 +119,17 @@ def evaluate(
     each process then attacks every K-th batch and all gather the per-example values, so every
     process returns the whole result, equal to one process's (randomness is seeded per batch).
     Give each process its own ``state_path``.
+
+    A dataset that covers only some of the model's classes (its ``class_subset``: ImageNet-R,
+    ImageNet-A) is scored on those logits only (:mod:`nofrost.evaluate.class_subset`).
+    ``audit=False`` skips the self-audit (the corruption benchmarks, which run no attack,
+    evaluate many datasets in a row).
     """
     started = time.perf_counter()
     specs = parse_attack_specs(attacks, norm)
     metric_specs = parse_metric_specs(metrics)
     eps = check_eps(eps, norm=norm, dim=_image_size(dataset))
+    covered = dataset_class_subset(dataset)
     if classes is not None:
         dataset = class_subset(dataset, classes)
     if n is not None and n < len(dataset):
@@ -130,6 +138,8 @@ def evaluate(
     model = model.to(device)
     was_training = model.training
     model.eval()
+    if covered is not None:  # the argmax, the attacks and the audit see only the covered classes
+        model = SubsetLogits(model, covered).to(device)
     loader = make_loader(dataset, batch_size, shuffle=False, augment=False, device=device)
     rank, world = (distributed.rank, distributed.world_size) if distributed is not None else (0, 1)
     state = None
@@ -156,6 +166,8 @@ def evaluate(
     attack_model, copied = model, False  # a faster copy for the attacks (attacks/_fast.py)
     bar = tqdm(loader, disable=not progress, desc="evaluating", unit="batch")
     for batch_index, (x, y) in enumerate(bar):
+        if covered is not None:
+            y = model.positions(y)
         if audit_batch is None:
             audit_batch = (x, y)  # every rank audits the first batch, so every rank's result is whole
         if batch_index % world != rank:
@@ -199,7 +211,7 @@ def evaluate(
         metrics={label: float(v.mean()) for label, v in values.items()},
         per_example=PerExample(clean, per_attack, values),
     )  # fmt: skip
-    result.audit = run_audit(model, audit_batch, result) if audit_batch is not None else []
+    result.audit = run_audit(model, audit_batch, result) if audit and audit_batch is not None else []
     result.seconds = time.perf_counter() - started
     return result
 

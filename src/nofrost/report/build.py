@@ -6,6 +6,8 @@
 - the scale of what was run, and what it is (each row's method, normalization, model, data);
 - robustness in the layout of Tables 1–3, 6 and 7 (clean | white-box | black-box |
   AutoAttack), one table per threat model, with the self-audit's verdict on every row;
+- distribution shift (the OOD columns of Figures 3–4): accuracy per dataset, mCE, accuracy
+  per corruption and a corruption × severity heatmap per corruption benchmark;
 - sweeps in the layout of Table 4 (mean ± std over seeds) and their trade-off curves
   (Figures 2 and 5, γ sweeps included);
 - ε curves (Figure 7), model properties (Table 5, Figure 6), BN statistics (Figure 1);
@@ -16,15 +18,17 @@
 from __future__ import annotations
 
 import math
+import re
 import tempfile
 from pathlib import Path
 from typing import Callable
 
 from nofrost.analysis.analyze import BN_FIGURE_CAPTIONS
+from nofrost.data import describe_dataset
 from nofrost.evaluate.result import EvaluationResult
 from nofrost.models import model_norm, norm_display
 from nofrost.report.document import Figure, Report, Section
-from nofrost.report.figures import accuracy_chart, curves, histograms, training_curves
+from nofrost.report.figures import accuracy_chart, corruption_heatmap, curves, histograms, training_curves
 from nofrost.report.sources import Analysis, Run, Sources, load_sources
 from nofrost.report.tables import (
     WARNING,
@@ -33,6 +37,8 @@ from nofrost.report.tables import (
     eps_label,
     evaluation_table,
     metrics_table,
+    per_corruption_table,
+    shift_table,
     sweep_table,
     threat_model,
 )
@@ -50,11 +56,16 @@ def write_report(paths: list[str | Path], output: str | Path, *, title: str | No
 def build_report(sources: Sources, *, title: str | None = None) -> Report:
     report = Report(title or sources.title or "nofrost report")
     report.summary += [*sources.notes, *_scale_summary(sources)]
-    results = _labelled_results(sources)
+    results, shifts = _split_shifts(_labelled_results(sources))
     if sources.runs:
         report.sections.append(_runs_section(sources.runs))
     if results:
         report.sections.append(_robustness_section(results))
+    for run in sources.runs:
+        if run.shifts:
+            shifts.setdefault(f"{run.label} ({run.name})", []).extend(run.shifts)
+    if shifts:
+        report.sections.append(_shift_section(shifts))
     for name, sweep in sources.sweeps:
         report.sections.append(_sweep_section(name, sweep))
     for name, curve in sources.curves:
@@ -69,7 +80,7 @@ def build_report(sources: Sources, *, title: str | None = None) -> Report:
     if trained:
         report.sections.append(_training_section(trained))
     audited = results + [r for _, s in sources.sweeps for r in _sweep_results(s)] + \
-        [r for _, c in sources.curves for r in c.results]
+        [r for _, c in sources.curves for r in c.results] + [r for rs in shifts.values() for r in rs]
     if audited:
         report.sections.append(_audit_section(audited))
     return report
@@ -83,12 +94,12 @@ def _render(draw: Callable[..., Path], name: str, caption: str, *args, **kwargs)
 
 
 def _scale_summary(sources: Sources) -> list[str]:
-    datasets = sorted({run.config["data"]["name"] for run in sources.runs} |
+    datasets = sorted({run.config.get("data", {}).get("name", "?") for run in sources.runs} |
                       {r.dataset for r in sources.results if r.dataset})
     if not datasets:
         return [PAPER_SCALE]
-    full = [run for run in sources.runs if run.config["data"]["name"] == "imagenet"
-            and run.config["optim"]["epochs"] >= 90 and not run.config["data"].get("train_n")]
+    full = [run for run in sources.runs if run.config.get("data", {}).get("name") == "imagenet"
+            and run.config.get("optim", {}).get("epochs", 0) >= 90 and not run.config["data"].get("train_n")]
     if sources.runs and len(full) == len(sources.runs):
         return [f"Scale: ImageNet at the paper's budget. {PAPER_SCALE}"]
     return [f"Scale: {', '.join(datasets)}. {PAPER_SCALE} Numbers at a smaller scale show what that "
@@ -110,6 +121,44 @@ def _labelled_results(sources: Sources) -> list[EvaluationResult]:
     return results + list(sources.results)
 
 
+def _split_shifts(results: list[EvaluationResult]) -> tuple[list[EvaluationResult], dict[str, list[EvaluationResult]]]:
+    """Results on the attacked test sets, and those on distribution-shift datasets by model."""
+    attacked, shifts = [], {}
+    for result in results:
+        if _is_shift(result):
+            shifts.setdefault(result.model or "-", []).append(result)
+        else:
+            attacked.append(result)
+    return attacked, shifts
+
+
+def _is_shift(result: EvaluationResult) -> bool:
+    if result.corruptions:
+        return True
+    try:
+        return describe_dataset(result.dataset).distribution_shift
+    except ValueError:  # a dataset this version does not know (or none recorded)
+        return False
+
+
+def _shift_section(shifts: dict[str, list[EvaluationResult]]) -> Section:
+    section = Section("Distribution shift (Figures 3–4 columns)")
+    section.text("Accuracy (%) on each distribution-shift dataset (for a corruption benchmark, the mean over the "
+                 "corruptions and severities evaluated), and the mCE (ImageNet-C, AlexNet-normalised) where "
+                 "measured; see docs/ood.md. A `-gen` dataset is generated here, not the published files.")
+    section.table("Accuracy per dataset", shift_table(shifts))
+    benchmarks = {f"{model}, {r.dataset}": r for model, rs in shifts.items() for r in rs if r.corruptions}
+    if benchmarks:
+        section.table("Accuracy (%) per corruption, mean over severities", per_corruption_table(benchmarks))
+    for label, result in benchmarks.items():
+        severities = sorted({s for c in result.corruptions.values() for s in c.by_severity})
+        section.figure(_render(
+            corruption_heatmap, f"corruptions-{_slug(label)}", f"{label}: accuracy (%) per corruption and severity",
+            list(result.corruptions), severities,
+            [[c.by_severity.get(s) for s in severities] for c in result.corruptions.values()]))
+    return section
+
+
 def _sweep_results(sweep) -> list[EvaluationResult]:
     return [run.result for run in sweep.runs] + [ref.result for ref in sweep.references]
 
@@ -120,7 +169,8 @@ def _runs_section(runs: list[Run]) -> Section:
         model = run.config["model"]
         seconds = run.train_seconds
         table.add(run.name, run.label, model["name"], norm_display(model_norm(model["name"], model.get("norm"))),
-                  run.scale, run.config["runtime"]["seed"], "-" if math.isnan(seconds) else _duration(seconds))
+                  run.scale, run.config.get("runtime", {}).get("seed", "-"),
+                  "-" if math.isnan(seconds) else _duration(seconds))
     return Section("Runs").table("What each run is", table)
 
 
@@ -234,5 +284,5 @@ def _audit_section(results: list[EvaluationResult]) -> Section:
 
 
 def _slug(text: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-") or "x"
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "x"
 

@@ -119,3 +119,25 @@ def training_curves(runs: list[tuple[str, list[dict]]], path: str | Path) -> Pat
     _decorate(loss_ax, "epoch", "training loss", "")
     _decorate(acc_ax, "epoch", "accuracy (%)", "")
     return _save(fig, path)
+
+
+def corruption_heatmap(corruptions: list[str], severities: list[int], accuracy: list[list[float | None]],
+                       path: str | Path, title: str = "") -> Path:
+    """Accuracy (%) per corruption (rows) and severity (columns), each cell labelled; a set not
+    evaluated is left blank."""
+    import numpy as np
+
+    values = np.array([[np.nan if v is None else 100 * v for v in row] for row in accuracy], dtype=float)
+    fig, ax = plt.subplots(figsize=(1.6 + 0.75 * len(severities), 0.9 + 0.32 * len(corruptions)))
+    image = ax.imshow(values, cmap="viridis", vmin=0, vmax=100, aspect="auto")
+    for (i, j), value in np.ndenumerate(values):
+        if not np.isnan(value):
+            ax.text(j, i, f"{value:.1f}", ha="center", va="center", fontsize=7,
+                    color="white" if value < 50 else "black")
+    ax.set_xticks(range(len(severities)), [str(s) for s in severities])
+    ax.set_yticks(range(len(corruptions)), corruptions, fontsize=8)
+    ax.set_xlabel("severity")
+    fig.colorbar(image, ax=ax, label="accuracy (%)")
+    if title:
+        ax.set_title(title, fontsize=9)
+    return _save(fig, path)

@@ -3,7 +3,8 @@
 :func:`load_sources` takes paths as a user gives them and sorts them by what they hold:
 
 - a run directory of ``nofrost train`` (``config.yaml``; its ``eval.json``, ``best/``,
-  ``metrics.jsonl`` and an ``eps_curve.json`` when present);
+  ``metrics.jsonl``, distribution-shift results ``eval-<dataset>.json`` and an
+  ``eps_curve.json`` when present);
 - a sweep: a ``nofrost sweep`` folder (``sweep.json``) or a sweep JSON (``gamma_sweep.json``);
 - an ε curve JSON (``nofrost evaluate --eps a,b,c``);
 - an analysis folder of ``nofrost analyze`` (``analysis.md``: its ``*.eval.json`` with the
@@ -34,6 +35,8 @@ from nofrost.files import BEST_DIR
 REPRODUCE_MANIFEST = "reproduce.json"
 ANALYSIS_MARKER = "analysis.md"
 EPS_CURVE_FILE = "eps_curve.json"
+#: Distribution-shift evaluations of a run: ``RUN/eval-<dataset>.json`` (``nofrost evaluate``).
+SHIFT_PREFIX = "eval-"
 
 
 @dataclass
@@ -45,6 +48,7 @@ class Run:
     metrics: list[dict[str, Any]]
     eval: EvaluationResult | None
     best: dict[str, Any] | None  # best.json of a run that kept its best checkpoint, with "eval"
+    shifts: list[EvaluationResult] = field(default_factory=list)  # RUN/eval-<dataset>.json
 
     @property
     def name(self) -> str:
@@ -66,9 +70,9 @@ class Run:
     @property
     def scale(self) -> str:
         """The training budget in words: "cifar10-mini, 2,000 images, 5 epochs"."""
-        data, optim = self.config["data"], self.config["optim"]
+        data, optim = self.config.get("data", {}), self.config.get("optim", {})
         images = f"{data['train_n']:,} images" if data.get("train_n") else "all images"
-        return f"{data['name']}, {images}, {optim['epochs']} epochs"
+        return f"{data.get('name', '?')}, {images}, {optim.get('epochs', '?')} epochs"
 
 
 @dataclass
@@ -119,6 +123,7 @@ def load_run(run_dir: str | Path) -> Run:
         eval=_result_if_present(run / "eval.json"),
         best={**json.loads(best_info.read_text()), "eval": _result_if_present(run / BEST_DIR / "eval.json")}
         if best_info.is_file() else None,
+        shifts=[EvaluationResult.load(path) for path in sorted(run.glob(f"{SHIFT_PREFIX}*.json"))],
     )  # fmt: skip
 
 

@@ -164,3 +164,55 @@ def audit_lines(result: EvaluationResult) -> list[str]:
     """One line per audit check, failed checks first and marked as warnings."""
     checks = sorted(result.audit, key=lambda c: c.passed)
     return [f"{'ok  ' if c.passed else 'WARN'} {c.check}: {c.detail}" for c in checks]
+
+
+def corruption_table(result: EvaluationResult) -> Table:
+    """Accuracy (%) per corruption (rows, benchmark order) and severity (columns), with each
+    corruption's mean and, below, the mean over corruptions (and the mCE when measured)."""
+    severities = sorted({s for c in result.corruptions.values() for s in c.by_severity})
+    table = Table(["corruption", *(str(s) for s in severities), "mean"])
+    for name, corruption in result.corruptions.items():
+        table.add(name, *(percent(corruption.by_severity.get(s)) for s in severities), percent(corruption.mean))
+    table.add("mean", *(percent(_mean([c.by_severity[s] for c in result.corruptions.values() if s in c.by_severity]))
+                        for s in severities), percent(result.mean_corruption_accuracy))
+    return table
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def shift_table(results: dict[str, list[EvaluationResult]]) -> Table:
+    """One row per run (``{run: its distribution-shift results}``), one column per dataset:
+    the accuracy on it (%; a corruption benchmark's mean corruption accuracy), and the mCE
+    where one was measured."""
+    datasets: list[str] = []
+    for evaluations in results.values():
+        datasets += [r.dataset for r in evaluations if r.dataset not in datasets]
+    with_mce = [d for d in datasets if any(r.dataset == d and r.mce is not None for rs in results.values() for r in rs)]
+    table = Table(["run", *datasets, *(f"{d} mCE" for d in with_mce)])
+    for run, evaluations in results.items():
+        by_dataset = {r.dataset: r for r in evaluations}
+        table.add(run, *(percent(_shift_accuracy(by_dataset.get(d))) for d in datasets),
+                  *(percent(by_dataset[d].mce if d in by_dataset else None) for d in with_mce))
+    return table
+
+
+def _shift_accuracy(result: EvaluationResult | None) -> float | None:
+    if result is None:
+        return None
+    return result.mean_corruption_accuracy if result.corruptions else result.clean
+
+
+def per_corruption_table(results: dict[str, EvaluationResult]) -> Table:
+    """Mean accuracy (%) over the severities evaluated, per corruption (rows) and result
+    (columns, ``{label: corruption benchmark result}``)."""
+    names: list[str] = []
+    for result in results.values():
+        names += [c for c in result.corruptions if c not in names]
+    table = Table(["corruption", *results])
+    for name in names:
+        table.add(name, *(percent(r.corruptions[name].mean if name in r.corruptions else None)
+                          for r in results.values()))
+    table.add("mean", *(percent(r.mean_corruption_accuracy) for r in results.values()))
+    return table
