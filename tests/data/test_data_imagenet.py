@@ -116,3 +116,13 @@ def test_missing_root_and_split_folder(tmp_path: Path, imagenet_root: Path) -> N
         match="unknown split 'validation' for dataset 'imagenet'; allowed: test, train, val",
     ):
         load_dataset("imagenet", "validation", root=imagenet_root)
+
+
+def test_folder_views_are_drawn_in_the_workers(imagenet_root: Path) -> None:
+    train = load_dataset("imagenet", "train", root=imagenet_root, augment=True, image_size=48, views=("tda",))
+    (x, y, views), *_ = make_loader(train, 4, shuffle=True, augment=True, seed=1, views=("tda",))
+    assert views["tda"].shape == x.shape == (4, 3, 48, 48) and len(y) == 4
+    assert 0.0 <= views["tda"].min() and views["tda"].max() <= 1.0
+    assert not torch.equal(views["tda"], x)
+    with pytest.raises(ValueError, match=r"loaded with views=\('tda',\); load it with load_dataset\(..., views=\(\)\)"):
+        make_loader(train, 4, shuffle=True, augment=True)

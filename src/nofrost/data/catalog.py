@@ -14,6 +14,7 @@ from nofrost.data.fashion_mnist import FASHION_MNIST_LAYOUT, load_fashion_mnist
 from nofrost.data.imagenet import IMAGENET_LAYOUT, load_imagenet
 from nofrost.data.info import CIFAR10_INFO, FASHION_MNIST_INFO, DatasetInfo, imagenet_info
 from nofrost.data.tensor_dataset import TensorImageDataset
+from nofrost.data.views import check_views
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ def load_dataset(
     *,
     augment: bool = False,
     image_size: int | None = None,
+    views: tuple[str, ...] = (),
 ) -> Dataset:
     """Dataset ``name``'s ``split``; items are ``(float32 CHW image in [0, 1], int label)``.
 
@@ -63,9 +65,12 @@ def load_dataset(
 
     The first three return a :class:`TensorImageDataset` (decoded once per process and split);
     their ``image_size`` may only be None or the native size. ``augment`` selects random
-    crop + flip for the items.
+    crop + flip for the items. ``views`` (see :mod:`nofrost.data.views`) adds extra views of
+    each training image: folder datasets draw them in their items, tensor datasets leave them
+    to :func:`~nofrost.data.make_loader`, which computes them batched on the device.
     """
     entry = _entry(name)
+    views = check_views(views)
     split = entry.aliases.get(split, split)
     if split not in entry.splits:
         allowed = sorted([*entry.splits, *entry.aliases])
@@ -87,7 +92,7 @@ def load_dataset(
         raise ValueError(f"dataset {name!r} needs root=...; {entry.layout}")
     if name == "imagenet":
         size = entry.info().image_size if image_size is None else image_size
-        return load_imagenet(Path(root), split, augment=augment, image_size=size)
+        return load_imagenet(Path(root), split, augment=augment, image_size=size, views=views)
     _check_native_size(name, image_size)
     read = load_cifar10 if name == "cifar10" else load_fashion_mnist
     return TensorImageDataset(*read(Path(root), split), augment=augment)
