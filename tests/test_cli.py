@@ -227,3 +227,10 @@ def test_resume_auto_starts_fresh_continues_after_a_crash_and_refuses_another_co
     assert main(argv(tmp_path / "cut", "--set", "optim.lr=0.05")) == 2
     assert (tmp_path / "cut" / "checkpoint.pt").read_bytes() == before
     assert main(["train", "--out", str(tmp_path / "x"), "--resume", "later"]) == 2
+
+
+def test_report_names_the_deepaugment_variant_a_run_used():
+    from nofrost.report.runs import _method_label
+
+    assert _method_label({"name": "nofrost-star", "deepaugment": "noise2net"}) == "nofrost-star (DeepAugment: noise2net)"
+    assert _method_label({"name": "sat", "lam": 0.5}) == "sat"  # runs from before the field

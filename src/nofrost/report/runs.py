@@ -61,7 +61,7 @@ def summarize_runs(runs: list[dict[str, Any]]) -> Table:
             attacks = evaluation.accuracies
             table.add(
                 name,
-                config["method"]["name"],
+                _method_label(config["method"]),
                 config["model"]["name"],
                 config["model"]["norm"] or "default",
                 epochs,
@@ -71,6 +71,12 @@ def summarize_runs(runs: list[dict[str, Any]]) -> Table:
                 _percent(evaluation.worst_case),
             )
     return table
+
+
+def _method_label(method: dict) -> str:
+    """The method's name, with the DeepAugment variant that ran when it used one."""
+    variant = method.get("deepaugment")
+    return f"{method['name']} (DeepAugment: {variant})" if variant else method["name"]
 
 
 def _percent(value: float) -> str:

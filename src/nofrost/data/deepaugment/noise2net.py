@@ -69,8 +69,12 @@ def _conv_init(n: int, out_channels: int, in_channels: int, k: int, like: Tensor
 
 
 def _per_example_conv(h: Tensor, out_channels: int, k: int = 1, dilation: int = 1, bias: bool = False) -> Tensor:
+    """Each example through its own freshly drawn convolution (the reference's grouped conv)."""
     n, c, height, width = h.shape
     weight, b = _conv_init(n, out_channels, c, k, h, bias)
+    if k == 1:  # a batched matrix product: much faster than a 1x1 conv with n groups on CPU
+        out = torch.bmm(weight.view(n, out_channels, c), h.reshape(n, c, height * width)).view(n, out_channels, height, width)
+        return out if b is None else out + b.view(n, out_channels, 1, 1)
     padding = (k - 1) // 2 * dilation
     out = F.conv2d(h.reshape(1, n * c, height, width), weight, b, padding=padding, dilation=dilation, groups=n)
     return out.view(n, out_channels, height, width)
