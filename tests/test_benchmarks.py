@@ -60,3 +60,14 @@ def test_attack_precision_compares_bf16_with_fp32_per_attack(tmp_path):
                                    "--out", str(out)])
     text = out.read_text()
     assert "| pgd:steps=2 |" in text and "| square:queries=10 |" in text and "| worst_case |" in text
+
+
+def test_augment_cost_times_each_augmentation_against_the_nofrost_star_step(tmp_path):
+    out = tmp_path / "augment.md"
+    load("augment_cost").main(["--device", "cpu", "--steps", "1", "--batch", "8", "--width", "8", "--rounds", "1",
+                               "--threads", "1", "--out", str(out)])
+    results = json.loads(out.with_suffix(".json").read_text())["results"]
+    assert [r["arm"] for r in results][0] == "NoFrost* training step" and results[0]["fraction_of_step"] == 1.0
+    assert {"DeepAugment: Noise2Net", "DeepAugment: CAE", "DeepAugment: EDSR", "TDA, batched on the device"} <= {
+        r["arm"] for r in results}
+    assert all(r["seconds"] > 0 for r in results)
