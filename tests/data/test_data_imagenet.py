@@ -126,3 +126,18 @@ def test_folder_views_are_drawn_in_the_workers(imagenet_root: Path) -> None:
     assert not torch.equal(views["tda"], x)
     with pytest.raises(ValueError, match=r"loaded with views=\('tda',\); load it with load_dataset\(..., views=\(\)\)"):
         make_loader(train, 4, shuffle=True, augment=True)
+
+
+def test_nofrost_star_trains_with_tda_drawn_in_a_loader_worker(imagenet_root: Path, tmp_path: Path) -> None:
+    from nofrost.config import load_config
+    from nofrost.train import train
+
+    config = load_config("imagenet-nofrost-star-r26", overrides=[
+        f"data.root={imagenet_root}", "data.image_size=32", "data.workers=1", "data.eval_n=8",
+        "model.name=cifar_resnet10", "model.norm=none", "model.width=8", "optim.batch_size=8", "optim.epochs=1",
+        "attack.steps=1", "runtime.device=cpu",
+    ])
+    result = train(config, tmp_path / "run", quiet=True)
+    (record,) = result.history
+    assert record["train_clean_acc"] is not None and record["train_adv_acc"] is not None
+    assert torch.isfinite(torch.tensor(record["train_loss"]))
