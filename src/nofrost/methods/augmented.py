@@ -31,7 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from nofrost.config import AttackConfig, MethodConfig
-from nofrost.data.deepaugment import DeepAugment, resolve_variant
+from nofrost.data.deepaugment import DeepAugment
 from nofrost.methods.base import StepContext, StepOutput, cross_entropy, joint_logits, register_method
 
 DEEPAUGMENT_FIELDS = ("deepaugment", "cae_weights", "edsr_weights", "noise2net_max_epsilon")
@@ -109,7 +109,7 @@ def _registered(name: str, terms: tuple[str, ...]) -> None:
             config.deepaugment, cae_weights=config.cae_weights, edsr_weights=config.edsr_weights,
             noise2net_eps=config.noise2net_max_epsilon,
         )
-        resolved = dataclasses.replace(config, deepaugment=config.deepaugment or resolve_variant(config.cae_weights, config.edsr_weights))
+        resolved = dataclasses.replace(config, deepaugment=deepaugment.variant)
         return AugmentedLoss(terms=terms, deepaugment=deepaugment, config=resolved)
 
 
