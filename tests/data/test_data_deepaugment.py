@@ -110,3 +110,16 @@ def test_variant_and_options_must_agree(weight_files):
         DeepAugment(cae_weights=cae_path, noise2net_eps=0.5)
     with pytest.raises(ValueError, match="unknown DeepAugment variant 'vqvae'"):
         DeepAugment("vqvae")
+
+
+@pytest.mark.parametrize("variant", ["noise2net", "cae"])
+def test_runs_under_the_training_precision(variant, weight_files, images):
+    augment = _augmenter(variant, weight_files)
+    torch.manual_seed(0)
+    full = augment(images)
+    torch.manual_seed(0)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # as a bf16 step's autocast would
+        low = augment(images)
+    assert low.dtype == images.dtype and low.min() >= 0 and low.max() <= 1
+    # the same draws computed in bf16: nearer the fp32 result than the input is
+    assert (low - full).abs().mean() < (full - images).abs().mean()
