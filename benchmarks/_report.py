@@ -1,4 +1,5 @@
-"""What every benchmark script does with its result: name the device, print, write Markdown."""
+"""What every benchmark script does with its result: name the device, print, write Markdown;
+and the trainer's step the training benchmarks time."""
 
 from __future__ import annotations
 
@@ -22,3 +23,26 @@ def publish(markdown: str, out: str | Path | None) -> None:
         path = Path(out)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(markdown + "\n")
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work (CUDA), so that wall-clock timings are complete."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def training_step(config, device: torch.device, state: dict | None = None):
+    """The trainer's :class:`~nofrost.train.loop.TrainingStep` for ``config`` on a fresh model
+    on ``device`` (with weights ``state`` when given), in train mode."""
+    from nofrost.methods import build_method
+    from nofrost.train.loop import TrainingStep, build_model_for
+    from nofrost.train.optim import build_optimizer, build_schedule
+
+    model = build_model_for(config).to(device)
+    if state is not None:
+        model.load_state_dict(state)
+    optimizer = build_optimizer(model, config.optim)
+    schedule = build_schedule(optimizer, config.optim, steps_per_epoch=10**6)
+    step = TrainingStep.build(model, config, build_method(config.method, config.attack), optimizer, schedule)
+    model.train()
+    return step

@@ -39,12 +39,10 @@ sys.path.insert(0, str(ROOT / "src"))
 from nofrost.attacks.pgd import default_step_size  # noqa: E402
 from nofrost.config import load_config  # noqa: E402
 from nofrost.data import dataset_info  # noqa: E402
-from nofrost.methods import build_method  # noqa: E402
 from nofrost.report.tables import Table  # noqa: E402
-from nofrost.train.loop import TrainingStep, build_model_for  # noqa: E402
-from nofrost.train.optim import build_optimizer, build_schedule  # noqa: E402
+from nofrost.train.loop import build_model_for  # noqa: E402
 
-from _report import device_name, publish  # noqa: E402
+from _report import device_name, publish, synchronize, training_step  # noqa: E402
 
 PRESETS = {
     # A small NF model that runs a few steps per arm in well under 2 minutes on 2 CPU cores.
@@ -93,11 +91,6 @@ def reference_step(model, optimizer, x, y, *, eps: float, alpha: float, steps: i
         "acc_adv": (logits_adv.argmax(1) == y).float().mean().item(),
         "loss": loss.item(),
     }
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,13 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     arms["reference recipe"] = lambda: reference_step(ref_model, ref_opt, x, y, eps=eps, alpha=alpha, steps=steps, lam=0.5)
 
     def ours(label: str, extra: list[str]) -> None:
-        config = load_config("quickstart", overrides=[*overrides, *extra])
-        model = build_model_for(config).to(device)
-        model.load_state_dict(initial)
-        optimizer = build_optimizer(model, config.optim)
-        schedule = build_schedule(optimizer, config.optim, steps_per_epoch=10**6)
-        step = TrainingStep.build(model, config, build_method(config.method, config.attack), optimizer, schedule)
-        model.train()
+        step = training_step(load_config("quickstart", overrides=[*overrides, *extra]), device, initial)
         arms[label] = lambda: step(x, y)
 
     ours("nofrost TrainingStep", [])

@@ -69,3 +69,14 @@ def test_corruption_speed_times_each_corruption(tmp_path):
     text = out.read_text()
     assert "| contrast |" in text and "| glass_blur |" in text and "ours 224 px img/s" in text
     assert "All 10 corruption x severity variants of 4 images" in text
+
+
+def test_augment_cost_times_each_augmentation_against_the_nofrost_star_step(tmp_path):
+    out = tmp_path / "augment.md"
+    load("augment_cost").main(["--device", "cpu", "--steps", "1", "--batch", "8", "--width", "8", "--rounds", "1",
+                               "--threads", "1", "--out", str(out)])
+    results = json.loads(out.with_suffix(".json").read_text())["results"]
+    assert [r["arm"] for r in results][0] == "NoFrost* training step" and results[0]["fraction_of_step"] == 1.0
+    assert {"DeepAugment: Noise2Net", "DeepAugment: CAE", "DeepAugment: EDSR", "TDA, batched on the device"} <= {
+        r["arm"] for r in results}
+    assert all(r["seconds"] > 0 for r in results)

@@ -227,3 +227,13 @@ def test_resume_auto_starts_fresh_continues_after_a_crash_and_refuses_another_co
     assert main(argv(tmp_path / "cut", "--set", "optim.lr=0.05")) == 2
     assert (tmp_path / "cut" / "checkpoint.pt").read_bytes() == before
     assert main(["train", "--out", str(tmp_path / "x"), "--resume", "later"]) == 2
+
+
+def test_report_names_the_deepaugment_variant_a_run_used(tmp_path):
+    from nofrost.report.sources import Run
+
+    def label(method):
+        return Run(tmp_path, {"method": method, "model": {"name": "cifar_resnet10", "norm": "none"}}, [], None, None).label
+
+    assert label({"name": "nofrost-star", "deepaugment": "noise2net"}) == "NoFrost* (DeepAugment: noise2net)"
+    assert label({"name": "sat", "lam": 0.5}) == "NoFrost"  # runs from before the field

@@ -93,6 +93,13 @@ class MethodConfig:
     beta: float | None = None  # TRADES weight of the KL term (trades, trades-fat); default 1
     tau: int | None = None  # FAT early-stop steps after misclassification (fat, trades-fat); default 1
     replays: int | None = None  # Free AT minibatch replays m (free-at); default 8
+    # DeepAugment (deepaugment, combine, nofrost-star): the variant, "noise2net" (weight-free,
+    # the default without weight files), "cae", "edsr" or "cae+edsr" (default: the weight files
+    # given); the published weight files; Noise2Net's largest ε (default 0.75).
+    deepaugment: str | None = None
+    cae_weights: str | None = None
+    edsr_weights: str | None = None
+    noise2net_max_epsilon: float | None = None
 
     def validate(self) -> None:
         _check(self.lam is None or 0 <= self.lam <= 1, "method.lam", "a number in [0, 1]")
@@ -103,6 +110,12 @@ class MethodConfig:
         )
         _check(self.tau is None or self.tau >= 0, "method.tau", "an integer >= 0 (FAT's τ; the paper uses 1) or null")
         _check(self.replays is None or self.replays >= 1, "method.replays", "an integer >= 1 (Free AT's m) or null")
+        from nofrost.data.deepaugment import VARIANTS
+
+        _check(self.deepaugment is None or self.deepaugment in VARIANTS, "method.deepaugment",
+               f"one of {', '.join(VARIANTS)} or null (noise2net unless weight files are given)")
+        _check(self.noise2net_max_epsilon is None or self.noise2net_max_epsilon > 0, "method.noise2net_max_epsilon",
+               "a positive number (the reference uses 0.75) or null")
 
 
 #: ``optim.weight_decay_on``: every parameter (the reference code), or conv/linear weights only.

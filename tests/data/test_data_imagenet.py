@@ -116,3 +116,28 @@ def test_missing_root_and_split_folder(tmp_path: Path, imagenet_root: Path) -> N
         match="unknown split 'validation' for dataset 'imagenet'; allowed: test, train, val",
     ):
         load_dataset("imagenet", "validation", root=imagenet_root)
+
+
+def test_folder_views_are_drawn_in_the_workers(imagenet_root: Path) -> None:
+    train = load_dataset("imagenet", "train", root=imagenet_root, augment=True, image_size=48, views=("tda",))
+    (x, y, views), *_ = make_loader(train, 4, shuffle=True, augment=True, seed=1, views=("tda",))
+    assert views["tda"].shape == x.shape == (4, 3, 48, 48) and len(y) == 4
+    assert 0.0 <= views["tda"].min() and views["tda"].max() <= 1.0
+    assert not torch.equal(views["tda"], x)
+    with pytest.raises(ValueError, match=r"loaded with views=\('tda',\); load it with load_dataset\(..., views=\(\)\)"):
+        make_loader(train, 4, shuffle=True, augment=True)
+
+
+def test_nofrost_star_trains_with_tda_drawn_in_a_loader_worker(imagenet_root: Path, tmp_path: Path) -> None:
+    from nofrost.config import load_config
+    from nofrost.train import train
+
+    config = load_config("imagenet-nofrost-star-r26", overrides=[
+        f"data.root={imagenet_root}", "data.image_size=32", "data.workers=1", "data.eval_n=8",
+        "model.name=cifar_resnet10", "model.norm=none", "model.width=8", "optim.batch_size=8", "optim.epochs=1",
+        "attack.steps=1", "runtime.device=cpu",
+    ])
+    result = train(config, tmp_path / "run", quiet=True)
+    (record,) = result.history
+    assert record["train_clean_acc"] is not None and record["train_adv_acc"] is not None
+    assert torch.isfinite(torch.tensor(record["train_loss"]))

@@ -132,3 +132,27 @@ def test_parity_presets_train_and_evaluate_as_the_reference_code(method, depth):
     assert c.runtime.bn_group_size == (32 if method == "sat" else None)
     assert (c.eval.select, c.eval.select_on, c.eval.select_n, c.eval.select_steps) == ("best", "eval", 50000, 5)
     assert c.eval.attacks == ["paper"] and c.eval.n == 50000
+
+
+# NoFrost* and its baselines (Sec. 4.4): the recipe of NoFrost (NF) or SAT (BN), another method.
+AUGMENTATION_PRESETS = {"nofrost-star": "nofrost", "deepaugment": "sat", "tda": "sat", "combine": "sat"}
+
+
+@pytest.mark.parametrize("suffix", sorted(AUGMENTATION_PRESETS))
+def test_augmentation_presets_change_only_the_method(suffix):
+    from nofrost.config import MethodConfig
+
+    base = AUGMENTATION_PRESETS[suffix]
+    pairs = [(f"cifar10-{suffix}", f"cifar10-{base}")]
+    pairs += [(f"imagenet-{suffix}-r{depth}", f"imagenet-{base}-r{depth}") for depth in (26, 50)]
+    for name, base_name in pairs:
+        config, reference = load_config(name), load_config(base_name)
+        assert config.method == MethodConfig(name=suffix)
+        ours, theirs = config.to_dict(), reference.to_dict()
+        for d in (ours, theirs):
+            d.pop("name"), d.pop("method")
+        assert ours == theirs
+        normalizer_free = config.model.norm == "none" or config.model.name.startswith("nf_")
+        assert normalizer_free == (suffix == "nofrost-star")  # Combine and the baselines: BN networks
+        method = build_method(config.method, config.attack)
+        assert method.views == (() if suffix == "deepaugment" else ("tda",))

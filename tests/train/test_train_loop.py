@@ -10,7 +10,6 @@ import yaml
 from nofrost import load_model
 from nofrost.config import load_config
 from nofrost.train import TrainingDiverged, train
-from nofrost.train import loop as loop_module
 from nofrost.train.checkpoint import load_checkpoint
 
 
@@ -36,29 +35,15 @@ def test_run_directory_follows_the_contract(tiny_config, tmp_path):
 
 
 @pytest.mark.parametrize("norm", ["bn", "none"])
-def test_resume_ends_in_the_same_model_as_an_uninterrupted_run(norm, tiny_overrides, tmp_path, monkeypatch):
+def test_resume_ends_in_the_same_model_as_an_uninterrupted_run(norm, tiny_overrides, tmp_path, interrupted_then_resumed):
     config = load_config("quickstart", overrides=[*tiny_overrides, "optim.epochs=3", f"model.norm={norm}", "model.dropout=0.2"])
     full = train(config, tmp_path / "full", quiet=True)
-
-    # Crash right after epoch 2's checkpoint is written.
-    real_write = loop_module._write_metrics
-
-    def crash_after_second_epoch(path, history):
-        real_write(path, history)
-        if len(history) == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(loop_module, "_write_metrics", crash_after_second_epoch)
-    with pytest.raises(KeyboardInterrupt):
-        train(config, tmp_path / "cut", quiet=True)
-    monkeypatch.setattr(loop_module, "_write_metrics", real_write)
-    assert load_checkpoint(tmp_path / "cut" / "checkpoint.pt")["epoch"] == 2
-
-    resumed = train(config, tmp_path / "cut", resume=True, quiet=True)
+    resumed = interrupted_then_resumed(config, tmp_path / "cut", after_epochs=2)
     for (name, a), b in zip(full.model.state_dict().items(), resumed.model.state_dict().values()):
         assert torch.equal(a, b), name
     metrics = [json.loads(line) for line in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()]
     assert [m["epoch"] for m in metrics] == [1, 2, 3]
+    assert [r["epoch"] for r in resumed.history] == [1, 2, 3]
 
 
 def test_each_epoch_line_says_how_long_the_run_has_left(tiny_config, tmp_path, capsys):

@@ -5,13 +5,14 @@ import json
 
 import pytest
 import torch
+import yaml
 
 from nofrost import load_model
 from nofrost.config import load_config
+from nofrost.data.deepaugment import CAE
 from nofrost.models import FeatureMapTooSmallError
 from nofrost.models.mbn import interpolated, mbn_layers
 from nofrost.train import train
-from nofrost.train import loop as loop_module
 from nofrost.train.checkpoint import load_checkpoint
 
 # Presets of the full experiments, shrunk to the shipped data and a tiny network.
@@ -27,6 +28,10 @@ SHRINK = ["data.name=cifar10-mini", "model.name=cifar_resnet10"]
     ("cifar10-sat", ["model.norm=gn"]),
     ("cifar10-fast-at", []),
     ("cifar10-free-at", ["method.replays=2"]),
+    ("cifar10-nofrost-star", []),
+    ("cifar10-combine", []),
+    ("cifar10-tda", []),
+    ("cifar10-deepaugment", []),
 ])
 def test_each_method_trains_and_writes_a_run(preset, extra, tiny_overrides, tmp_path):
     config = load_config(preset, overrides=[*tiny_overrides, *SHRINK, *extra])
@@ -38,7 +43,8 @@ def test_each_method_trains_and_writes_a_run(preset, extra, tiny_overrides, tmp_
     assert all(r["train_loss"] > 0 and torch.isfinite(torch.tensor(r["train_loss"])) for r in records)
     adversarial_only = preset in ("cifar10-fat", "cifar10-fast-at", "cifar10-free-at")
     assert (records[-1]["train_clean_acc"] is None) == adversarial_only
-    assert records[-1]["train_adv_acc"] is not None
+    clean_and_augmented_only = preset in ("cifar10-tda", "cifar10-deepaugment")
+    assert (records[-1]["train_adv_acc"] is None) == clean_and_augmented_only
     loaded = load_model(tmp_path / "run")
     x = torch.rand(4, 3, 32, 32)
     with torch.no_grad():
@@ -75,21 +81,32 @@ def test_free_at_replays_each_minibatch_and_scales_the_epochs(tiny_overrides, tm
     assert delta.shape == (64, 3, 32, 32) and delta.abs().max() <= config.attack.eps + 1e-7 and delta.abs().max() > 0
 
 
-def test_free_at_resume_is_exact(tiny_overrides, tmp_path, monkeypatch):
+def test_free_at_resume_is_exact(tiny_overrides, tmp_path, interrupted_then_resumed):
     config = load_config("cifar10-free-at", overrides=[*tiny_overrides, *SHRINK, "optim.epochs=4", "method.replays=2"])
     full = train(config, tmp_path / "full", quiet=True)
-    real_write = loop_module._write_metrics
+    resumed = interrupted_then_resumed(config, tmp_path / "cut", after_epochs=1)
+    for (name, a), b in zip(full.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b), name
 
-    def crash_after_first_epoch(path, history):
-        real_write(path, history)
-        if len(history) == 1:
-            raise KeyboardInterrupt
 
-    monkeypatch.setattr(loop_module, "_write_metrics", crash_after_first_epoch)
-    with pytest.raises(KeyboardInterrupt):
-        train(config, tmp_path / "cut", quiet=True)
-    monkeypatch.setattr(loop_module, "_write_metrics", real_write)
-    resumed = train(config, tmp_path / "cut", resume=True, quiet=True)
+@pytest.mark.parametrize("preset, with_cae_weights", [
+    ("cifar10-combine", False),
+    ("cifar10-nofrost-star", True),
+])
+def test_augmentation_methods_resume_exactly_and_record_the_variant(
+    preset, with_cae_weights, tiny_overrides, tmp_path, interrupted_then_resumed, capsys
+):
+    extra = ["data.train_n=96", "optim.batch_size=32"]
+    if with_cae_weights:  # weights of the published architecture, made here
+        torch.manual_seed(0)
+        torch.save(CAE().state_dict(), tmp_path / "cae.pt")
+        extra.append(f"method.cae_weights={tmp_path / 'cae.pt'}")
+    config = load_config(preset, overrides=[*tiny_overrides, *SHRINK, "optim.epochs=3", *extra])
+    full = train(config, tmp_path / "full")
+    variant = "cae" if with_cae_weights else "noise2net"
+    assert f"DeepAugment variant: {variant}" in capsys.readouterr().err
+    assert yaml.safe_load((tmp_path / "full" / "config.yaml").read_text())["method"]["deepaugment"] == variant
+    resumed = interrupted_then_resumed(config, tmp_path / "cut", after_epochs=2)
     for (name, a), b in zip(full.model.state_dict().items(), resumed.model.state_dict().values()):
         assert torch.equal(a, b), name
 

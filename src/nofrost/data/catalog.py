@@ -6,6 +6,7 @@ family); this module validates the arguments against that entry and calls its lo
 
 from __future__ import annotations
 
+import inspect
 import os
 from typing import Any
 
@@ -14,6 +15,8 @@ from torch.utils.data import Dataset
 from nofrost.data.datasets import DatasetEntry, dataset_entry
 from nofrost.data.datasets._registry import DATASETS
 from nofrost.data.info import DatasetInfo
+from nofrost.data.tensor_dataset import TensorImageDataset
+from nofrost.data.views import check_views
 
 
 def list_datasets() -> list[str]:
@@ -38,6 +41,7 @@ def load_dataset(
     *,
     augment: bool = False,
     image_size: int | None = None,
+    views: tuple[str, ...] = (),
     **variant: Any,
 ) -> Dataset:
     """Dataset ``name``'s ``split``; items are ``(float32 CHW image in [0, 1], int label)``.
@@ -57,11 +61,20 @@ def load_dataset(
 
     Datasets held in memory return a :class:`TensorImageDataset` (decoded once per process and
     split); their ``image_size`` may only be None or the native size. ``augment`` selects
-    random crop + flip for the items.
+    random crop + flip for the items. ``views`` (see :mod:`nofrost.data.views`) adds extra views
+    of each training image: folder datasets whose loader takes ``views`` draw them in their
+    items, tensor datasets leave them to :func:`~nofrost.data.make_loader`, which computes them
+    batched on the device; any other dataset refuses them.
     """
     entry = dataset_entry(name)
     split = entry.resolve_split(split)
     if image_size is not None and image_size < 1:
         raise ValueError(f"image_size must be a positive number of pixels or None, got {image_size}")
     variants = entry.check_variants(variant)
-    return entry.load(entry.root_path(root), split, augment=augment, image_size=image_size, **variants)
+    views = check_views(views)
+    drawn_by_items = bool(views) and "views" in inspect.signature(entry.load).parameters
+    dataset = entry.load(entry.root_path(root), split, augment=augment, image_size=image_size, **variants,
+                         **({"views": views} if drawn_by_items else {}))
+    if views and not drawn_by_items and not isinstance(dataset, TensorImageDataset):
+        raise ValueError(f"dataset {name!r} cannot give the training views {', '.join(views)}")
+    return dataset

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
+from typing import Any
 
 from torch import Tensor
 from torchvision import transforms as T
 from torchvision.datasets import ImageFolder
 
 from nofrost.data.info import imagenet_classes
+from nofrost.data.views import VIEWS, check_views
 
 IMAGENET_LAYOUT = (
     "expected <root>/train/<wnid>/*.JPEG and <root>/val/<wnid>/*.JPEG "
@@ -26,12 +28,24 @@ class ImageNetFolder(ImageFolder):
     standard sorted-WNID indices, ``classes`` lists all 1,000 class names and ``class_to_idx``
     maps each present WNID to its index. If no folder is a WNID it behaves like ImageFolder
     (sorted folder order, ``classes`` = folder names). A mix of both raises ValueError.
-    ``augment`` records which transform the dataset was built with.
+    ``augment`` records which transform the dataset was built with. With ``views`` (names of
+    :data:`nofrost.data.views.VIEWS`) items are ``(image, label, {view: image})``, each view
+    drawn from the same photo by its own transform, in the loader's workers.
     """
 
-    def __init__(self, root: Path, transform: Callable[..., Tensor], *, augment: bool) -> None:
+    def __init__(self, root: Path, transform: Callable[..., Tensor], *, augment: bool,
+                 views: Sequence[str] = (), image_size: int | None = None) -> None:
         self.augment = augment
+        self.views = check_views(views)
+        self.view_transforms = {name: VIEWS[name].transform(image_size) for name in self.views}
         super().__init__(str(root), transform=transform)
+
+    def __getitem__(self, index: int) -> Any:
+        if not self.views:
+            return super().__getitem__(index)
+        path, target = self.samples[index]
+        photo = self.loader(path)
+        return self.transform(photo), target, {name: t(photo) for name, t in self.view_transforms.items()}
 
     def find_classes(self, directory: str | Path) -> tuple[list[str], dict[str, int]]:
         folders = sorted(entry.name for entry in os.scandir(directory) if entry.is_dir())
@@ -87,11 +101,12 @@ def load_wnid_folder(
     return ImageNetFolder(folder, transform, augment=augment)
 
 
-def load_imagenet(root: Path, split: str, *, augment: bool, image_size: int) -> ImageNetFolder:
+def load_imagenet(root: Path, split: str, *, augment: bool, image_size: int, views: Sequence[str] = ()) -> ImageNetFolder:
     """The ``split`` (``train`` or ``val``) folder under ``root``, images ``image_size`` square."""
     if not root.is_dir():
         raise FileNotFoundError(f"ImageNet root {root} is not a folder; {IMAGENET_LAYOUT}")
     folder = root / split
     if not folder.is_dir():
         raise FileNotFoundError(f"no ImageNet {split} folder at {folder}; {IMAGENET_LAYOUT}")
-    return ImageNetFolder(folder, imagenet_transform(image_size, augment), augment=augment)
+    return ImageNetFolder(folder, imagenet_transform(image_size, augment), augment=augment, views=views,
+                          image_size=image_size)

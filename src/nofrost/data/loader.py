@@ -14,13 +14,16 @@ from torch.utils.data.distributed import DistributedSampler
 
 from nofrost.data.tensor_dataset import TensorImageDataset
 from nofrost.data.transforms import random_crop_flip
+from nofrost.data.views import VIEWS, check_views
 
 _ORDER_STREAM, _AUGMENT_STREAM = 0, 1
+_VIEW_STREAM = 0x71E3  # + index of the view in the requested tuple
 CROP_PADDING = 4
 
 
 class BatchLoader(Protocol):
-    """Yields ``(float images in [0, 1], int64 labels)`` batches on the target device."""
+    """Yields ``(float images in [0, 1], int64 labels)`` batches on the target device, or
+    ``(images, labels, {view: images})`` when views were asked for."""
 
     def __len__(self) -> int: ...
 
@@ -45,6 +48,7 @@ def make_loader(
     device: str | torch.device = "cpu",
     rank: int = 0,
     world_size: int = 1,
+    views: tuple[str, ...] = (),
 ) -> BatchLoader:
     """Batches of ``dataset`` for process ``rank`` of ``world_size``; ``batch_size`` is per process.
 
@@ -60,6 +64,12 @@ def make_loader(
     ``augment`` must match how it was loaded (``load_dataset(..., augment=...)``). Those
     transforms draw from the worker seeds, which derive from ``(seed, epoch, rank)``, or from
     the global torch RNG when ``num_workers == 0``.
+
+    ``views`` (names of :data:`nofrost.data.views.VIEWS`, e.g. ``("tda",)``) adds a third item
+    to every batch, ``{view: images}``: independent augmentations of the same source images.
+    A TensorImageDataset's views are computed batched on ``device`` from the raw images, seeded
+    by ``(seed, epoch, view, rank)``; another dataset must have been loaded with the same
+    ``views`` (``load_dataset(..., views=...)``) and draws them in its workers.
     """
     if batch_size < 1:
         raise ValueError(f"make_loader: batch_size must be >= 1, got {batch_size}")
@@ -73,6 +83,7 @@ def make_loader(
             f"make_loader: seed and epoch must be >= 0, got seed={seed}, epoch={epoch}"
         )
     device = torch.device(device)
+    views = check_views(views)
     if isinstance(dataset, TensorImageDataset):
         return TensorBatchLoader(
             dataset,
@@ -85,8 +96,9 @@ def make_loader(
             device=device,
             rank=rank,
             world_size=world_size,
+            views=views,
         )
-    _check_transform_matches(dataset, augment)
+    _check_transform_matches(dataset, augment, views)
     sampler: DistributedSampler | None = None
     if world_size > 1:
         sampler = DistributedSampler(
@@ -108,9 +120,15 @@ def make_loader(
     return DeviceLoader(loader, device)
 
 
-def _check_transform_matches(dataset: Dataset, augment: bool) -> None:
+def _check_transform_matches(dataset: Dataset, augment: bool, views: tuple[str, ...]) -> None:
     while isinstance(dataset, Subset):  # e.g. from stratified_subset
         dataset = dataset.dataset
+    loaded_views = tuple(getattr(dataset, "views", ()))
+    if loaded_views != views:
+        raise ValueError(
+            f"make_loader(views={views}) but the dataset was loaded with views={loaded_views}; "
+            f"load it with load_dataset(..., views={views})"
+        )
     loaded_with = getattr(dataset, "augment", None)
     if loaded_with is None and augment:
         raise ValueError(
@@ -141,7 +159,13 @@ class TensorBatchLoader:
         device: torch.device,
         rank: int,
         world_size: int,
+        views: tuple[str, ...] = (),
     ) -> None:
+        if views and dataset.images.shape[1] != 3:
+            raise ValueError(
+                f"image views {views} need RGB images; this dataset has {dataset.images.shape[1]} channel(s)"
+            )
+        self.views = views
         self.dataset = dataset
         self.batch_size = batch_size
         self.shuffle, self.augment, self.drop_last = shuffle, augment, drop_last
@@ -177,12 +201,20 @@ class TensorBatchLoader:
             generator = torch.Generator().manual_seed(
                 derive_seed(self.seed, self.epoch, _AUGMENT_STREAM, self.rank)
             )
+        view_generators = {
+            name: torch.Generator().manual_seed(derive_seed(self.seed, self.epoch, _VIEW_STREAM + k, self.rank))
+            for k, name in enumerate(self.views)
+        }
         for start in range(0, len(self) * self.batch_size, self.batch_size):
             batch = indices[start : start + self.batch_size]
-            x = images[batch]
+            source = x = images[batch]
             if generator is not None:  # on uint8: same result as after conversion, faster
                 x = random_crop_flip(x, pad=CROP_PADDING, generator=generator)
-            yield x.float().div_(255), targets[batch]
+            if not self.views:
+                yield x.float().div_(255), targets[batch]
+                continue
+            views = {name: VIEWS[name].batch(source, g) for name, g in view_generators.items()}
+            yield x.float().div_(255), targets[batch], views
 
 
 class DeviceLoader:
@@ -196,5 +228,9 @@ class DeviceLoader:
         return len(self.loader)
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
-        for x, y in self.loader:
-            yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+        for x, y, *views in self.loader:
+            x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+            if not views:
+                yield x, y
+                continue
+            yield x, y, {name: v.to(self.device, non_blocking=True) for name, v in views[0].items()}

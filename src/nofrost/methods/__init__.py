@@ -21,6 +21,7 @@ from nofrost.methods import fat as _fat  # noqa: F401  (registers fat)
 from nofrost.methods import mbnat as _mbnat  # noqa: F401  (registers mbnat)
 from nofrost.methods import fast_at as _fast_at  # noqa: F401  (registers fast-at)
 from nofrost.methods import free_at as _free_at  # noqa: F401  (registers free-at)
+from nofrost.methods import augmented as _augmented  # noqa: F401  (registers nofrost-star, deepaugment, tda, combine)
 
 
 def list_methods() -> list[str]:

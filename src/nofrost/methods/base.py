@@ -30,7 +30,8 @@ class StepContext:
     wrapper, whose forwards prepare gradient synchronisation that attack passes must not
     trigger. Methods get it through :meth:`attack_target`. ``fuse_clean_adv`` says that no
     layer mixes examples (no batch norm), so clean and adversarial inputs may share one
-    forward/backward pass.
+    forward/backward pass. ``views`` holds the step's extra views of the batch (e.g. ``"tda"``),
+    those the method asked the loader for through its ``views`` attribute.
     """
 
     attack: Callable[..., Tensor]
@@ -38,6 +39,7 @@ class StepContext:
     label_smoothing: float = 0.0
     attack_model: nn.Module | None = None
     fuse_clean_adv: bool = False
+    views: dict[str, Tensor] = field(default_factory=dict)
 
     def attack_target(self, model: nn.Module) -> nn.Module:
         """The module to attack for the step whose model is ``model``."""
@@ -62,7 +64,9 @@ MethodFactory = Callable[[MethodConfig, AttackConfig], TrainingMethod]
 METHODS: Registry[MethodFactory] = Registry("training method")
 
 # The hyper-parameters of MethodConfig that are method-specific (``name`` is not).
-METHOD_FIELDS: tuple[str, ...] = ("lam", "beta", "tau", "replays")
+METHOD_FIELDS: tuple[str, ...] = (
+    "lam", "beta", "tau", "replays", "deepaugment", "cae_weights", "edsr_weights", "noise2net_max_epsilon",
+)
 
 
 def register_method(
@@ -162,11 +166,18 @@ def make_training_attack(config: AttackConfig) -> Callable[..., Tensor]:
 def clean_and_adversarial_logits(model: nn.Module, x: Tensor, x_adv: Tensor, ctx: StepContext) -> tuple[Tensor, Tensor]:
     """``(model(x), model(x_adv))`` under the step's autocast: one pass over the concatenated
     batch when ``ctx.fuse_clean_adv`` (no layer mixes examples), else two passes."""
+    logits_clean, logits_adv = joint_logits(model, [x, x_adv], ctx)
+    return logits_clean, logits_adv
+
+
+def joint_logits(model: nn.Module, batches: list[Tensor], ctx: StepContext) -> list[Tensor]:
+    """``[model(b) for b in batches]`` under the step's autocast: one pass over the
+    concatenated batches when ``ctx.fuse_clean_adv`` (no layer mixes examples), else one pass
+    per batch, so batch norm never mixes their statistics."""
     with ctx.autocast():
         if ctx.fuse_clean_adv:
-            logits_clean, logits_adv = model(torch.cat([x, x_adv])).chunk(2)
-            return logits_clean, logits_adv
-        return model(x), model(x_adv)
+            return list(model(torch.cat(batches)).split([len(b) for b in batches]))
+        return [model(b) for b in batches]
 
 
 def cross_entropy(logits: Tensor, y: Tensor, ctx: StepContext) -> Tensor:

@@ -60,8 +60,10 @@ class Run:
         from nofrost.methods import method_label
         from nofrost.models import model_norm
 
-        model = self.config["model"]
-        return method_label(self.config["method"]["name"], model_norm(model["name"], model.get("norm")))
+        model, method = self.config["model"], self.config["method"]
+        label = method_label(method["name"], model_norm(model["name"], model.get("norm")))
+        variant = method.get("deepaugment")  # which DeepAugment ran, for the methods that use it
+        return f"{label} (DeepAugment: {variant})" if variant else label
 
     @property
     def train_seconds(self) -> float:

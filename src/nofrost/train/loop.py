@@ -157,15 +157,16 @@ def selection_accuracy(model: nn.Module, select_set: Any, config: Config, epoch:
     return robust / max(total, 1)
 
 
-def _training_and_selection_sets(config: Config, test_set: Any) -> tuple[Any, Any]:
-    """The training set, and the images the best checkpoint is chosen on (None: ``select: last``).
+def _training_and_selection_sets(config: Config, test_set: Any, views: tuple[str, ...] = ()) -> tuple[Any, Any]:
+    """The training set (with the extra ``views`` the method asks for), and the images the best
+    checkpoint is chosen on (None: ``select: last``).
 
     With ``eval.select_on: holdout`` those are ``eval.select_n`` class-balanced images taken
     out of the training images (after ``data.train_n``), loaded without augmentation; with
     ``eval`` they are taken from ``test_set``, the test split.
     """
     data, select = config.data, config.eval
-    full = load_dataset(data.name, "train", data.root, augment=data.augment, image_size=data.image_size)
+    full = load_dataset(data.name, "train", data.root, augment=data.augment, image_size=data.image_size, views=views)
     targets = dataset_targets(full)
     indices = np.arange(len(targets))
     if data.train_n is not None:
@@ -236,10 +237,18 @@ def _train(config: Config, out: Path, dist: DistContext, *, resume: bool, quiet:
     rank_batch = batch_size // dist.world_size
     torch.manual_seed(config.runtime.seed)  # the same initial weights on every rank
 
+    method = build_method(config.method, config.attack)
+    # A method may resolve defaults it reports (the DeepAugment variant): config.yaml records them.
+    if getattr(method, "config", None) is not None:
+        config = dataclasses.replace(config, method=method.config)
+    views = tuple(getattr(method, "views", ()))  # extra views of each batch the method needs
+    if not quiet and getattr(method, "describe", None) and method.describe():
+        print(f"{config.method.name}: {method.describe()}", file=sys.stderr)
+
     test_set = None  # loaded once, for per-epoch evaluation and for choosing the best checkpoint on it
     if config.data.eval_n > 0 or (config.eval.select == "best" and config.eval.select_on == "eval"):
         test_set = load_dataset(config.data.name, "test", config.data.root, image_size=config.data.image_size)
-    train_set, select_set = _training_and_selection_sets(config, test_set)
+    train_set, select_set = _training_and_selection_sets(config, test_set, views)
     eval_set = None
     if config.data.eval_n > 0:
         eval_set = stratified_subset(test_set, min(config.data.eval_n, len(test_set)), seed=config.runtime.seed)
@@ -273,10 +282,10 @@ def _train(config: Config, out: Path, dist: DistContext, *, resume: bool, quiet:
         return make_loader(
             train_set, rank_batch, shuffle=True, augment=config.data.augment, seed=config.runtime.seed, epoch=epoch,
             drop_last=True, num_workers=config.data.workers, device=device, rank=dist.rank, world_size=dist.world_size,
+            views=views,
         )
 
     steps_per_epoch = len(train_loader(0))
-    method = build_method(config.method, config.attack)
     replays = method_replays(method)
     epochs = math.ceil(config.optim.epochs / replays)  # epochs actually run
     optimizer = build_optimizer(model, config.optim)
@@ -318,9 +327,9 @@ def _train(config: Config, out: Path, dist: DistContext, *, resume: bool, quiet:
         seen_clean = seen_adv = False
         bar = tqdm(train_loader(epoch), total=steps_per_epoch, disable=not show, leave=False,
                    desc=f"epoch {epoch + 1}/{epochs}", unit="batch")
-        for step, (x, y) in enumerate(bar):
+        for step, (x, y, *views_of_batch) in enumerate(bar):
             for _ in range(replays):
-                result = training_step(x, y)
+                result = training_step(x, y, *views_of_batch)
                 with torch.no_grad():
                     sums[0] += result.loss.detach().float() * len(y)
                     sums[3] += len(y)
@@ -451,10 +460,14 @@ class TrainingStep:
             agc_clip=config.optim.agc_clip,
         )
 
-    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> StepOutput:
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, views: dict[str, torch.Tensor] | None = None) -> StepOutput:
+        """One step on batch ``(x, y)``; ``views``: the batch's extra views (``StepContext.views``)."""
         x = x.contiguous(memory_format=self.memory_format)
+        ctx = self.ctx
+        if views:
+            ctx = dataclasses.replace(ctx, views={k: v.contiguous(memory_format=self.memory_format) for k, v in views.items()})
         try:
-            result = self._loss_and_gradients(x, y)
+            result = self._loss_and_gradients(x, y, ctx)
         except Exception as error:
             compiled = [m for m in (self.step_model, self.ctx.attack_model)
                         if isinstance(m, CompiledOrEager) and m.failed is None]
@@ -464,7 +477,7 @@ class TrainingStep:
             # it: redo the step eagerly. If eager fails too, the error is the user's: raise it.
             for module in compiled:
                 module.eager_only = True
-            result = self._loss_and_gradients(x, y)
+            result = self._loss_and_gradients(x, y, ctx)
             for module in compiled:
                 module.fall_back(error)
         if self.agc_params is not None:
@@ -473,8 +486,8 @@ class TrainingStep:
         self.schedule.step()
         return result
 
-    def _loss_and_gradients(self, x: torch.Tensor, y: torch.Tensor) -> StepOutput:
-        result = self.method(self.step_model, x, y, self.ctx)
+    def _loss_and_gradients(self, x: torch.Tensor, y: torch.Tensor, ctx: StepContext) -> StepOutput:
+        result = self.method(self.step_model, x, y, ctx)
         self.optimizer.zero_grad(set_to_none=True)
         result.loss.backward()
         return result
