@@ -6,7 +6,6 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Subset
 
-from nofrost.data.tensor_dataset import TensorImageDataset
 
 
 def stratified_subset(dataset: Dataset, n: int, seed: int = 0) -> Dataset:
@@ -27,8 +26,10 @@ def stratified_split(targets: np.ndarray, n: int, seed: int = 0) -> tuple[np.nda
 
 
 def take(dataset: Dataset, indices: np.ndarray) -> Dataset:
-    """The examples of ``dataset`` at ``indices`` (a TensorImageDataset stays one)."""
-    if isinstance(dataset, TensorImageDataset):
+    """The examples of ``dataset`` at ``indices``: the dataset's own ``subset`` when it has one
+    (a TensorImageDataset stays one; a generated corruption generates only those), else a
+    torch Subset."""
+    if callable(getattr(dataset, "subset", None)):
         return dataset.subset(torch.from_numpy(np.asarray(indices, dtype=np.int64)))
     return Subset(dataset, np.asarray(indices).tolist())
 

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from nofrost.data import describe_dataset, list_datasets, load_dataset
+from nofrost.data import describe_dataset, list_datasets, load_dataset, stratified_subset
 from nofrost.data.corruptions import BENCHMARK_CORRUPTIONS, EXTRA_CORRUPTIONS, SEVERITIES, list_corruptions
 from nofrost.evaluate.result import CorruptionResult, EvaluationResult
 from nofrost.evaluate.robustness import evaluate
@@ -119,6 +119,8 @@ def evaluate_corruptions(
         raise ValueError(f"dataset {dataset!r} has no corruptions; corruption benchmarks: "
                          f"{', '.join(corruption_datasets())}")
     names, levels = parse_corruptions(corruptions), parse_severities(severities)
+    for name in names:  # a missing file, folder or frost texture fails now, not after hours of work
+        load_dataset(dataset, split, root, image_size=image_size, corruption=name, severity=levels[0])
     sets = [(name, level) for name in names for level in levels]
     accuracy: dict[str, dict[int, float]] = {}
     correct = total = 0.0
@@ -126,7 +128,11 @@ def evaluate_corruptions(
     for name, level in bar:
         bar.set_postfix_str(f"{name} {level}")
         data = load_dataset(dataset, split, root, image_size=image_size, corruption=name, severity=level)
-        cell = evaluate(model, data, attacks="clean", n=n, batch_size=batch_size, device=device, seed=seed,
+        if n is not None:
+            data = stratified_subset(data, n, seed)
+        if callable(getattr(data, "materialize", None)):  # a generated set: make (or read) its images now
+            data = data.materialize()
+        cell = evaluate(model, data, attacks="clean", batch_size=batch_size, device=device, seed=seed,
                         precision=precision, audit=False)
         accuracy.setdefault(name, {})[level] = cell.clean
         correct += cell.clean * cell.n

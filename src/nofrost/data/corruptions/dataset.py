@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -60,7 +60,9 @@ def source_digest(source: Dataset) -> str:
 
 class CorruptedDataset(TensorImageDataset):
     """``source`` with one generated corruption: item ``i`` is source item ``i`` corrupted by
-    :func:`~nofrost.data.corruptions.corrupt` with ``indices=[i]``, and keeps its label.
+    :func:`~nofrost.data.corruptions.corrupt` with ``indices=[indices[i]]`` (default ``[i]``: a
+    subset of a larger set passes its positions there, so each image is corrupted exactly as in
+    the whole set), and keeps its label.
 
     Generated once (progress bar with ETA when ``progress``) and, with ``cache_dir``, cached
     there as ``<corruption>-<severity>-<resolution>-<key>.npy`` (uint8 ``N, 3, H, W``, memory-
@@ -87,8 +89,12 @@ class CorruptedDataset(TensorImageDataset):
         digest: str | None = None,
         as_published: bool = True,
         progress: bool = False,
+        indices: Sequence[int] | None = None,
     ) -> None:
         check_variant(corruption, severity, resolution)
+        if indices is not None and len(indices) != len(source):
+            raise ValueError(f"indices gives {len(indices)} positions for a source of {len(source)} items")
+        self.indices = list(range(len(source))) if indices is None else [int(i) for i in indices]
         if len(source) == 0:
             raise ValueError(f"cannot corrupt an empty dataset ({type(source).__name__} of length 0)")
         self.corruption, self.severity, self.resolution, self.seed = corruption, severity, resolution, seed
@@ -102,6 +108,7 @@ class CorruptedDataset(TensorImageDataset):
             "generator_version": GENERATOR_VERSION,
             "source_digest": digest or source_digest(source),
             "size": len(source),
+            "indices": None if indices is None else hashlib.sha256(np.asarray(self.indices, np.int64).tobytes()).hexdigest(),
         }
         name = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
         stem = f"{corruption}-{severity}-{resolution}-{name}"
@@ -136,7 +143,7 @@ class CorruptedDataset(TensorImageDataset):
             for batch in _source_batches(source, GENERATION_BATCH):
                 corrupted = corrupt(
                     batch, self.corruption, self.severity, resolution=self.resolution, seed=self.seed,
-                    indices=range(start, start + len(batch)),
+                    indices=self.indices[start : start + len(batch)],
                 )
                 if self.jpeg_quality is not None:
                     corrupted = jpeg_round_trip(corrupted, self.jpeg_quality)

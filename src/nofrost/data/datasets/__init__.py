@@ -6,6 +6,7 @@ Importing this package registers every family; :mod:`nofrost.data.catalog` looks
 from nofrost.data.datasets import (  # noqa: F401  (importing a family registers it)
     cifar,
     cifar10_c,
+    corruptions_gen,
     fashion_mnist,
     imagenet,
     imagenet_c,

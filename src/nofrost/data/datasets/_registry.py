@@ -62,6 +62,7 @@ class DatasetEntry:
     variants: tuple[Variant, ...] = ()
     distribution_shift: bool = False
     reference_errors: Callable[[], Mapping[str, float]] | None = None
+    optional_root: bool = False  # the root may be omitted (the loader then has a built-in source)
 
     def variant(self, name: str) -> Variant | None:
         return next((v for v in self.variants if v.name == name), None)
@@ -93,6 +94,8 @@ class DatasetEntry:
                 raise ValueError(f"dataset {self.name!r} ships with the package and takes no root, got root={root!r}")
             return None
         if root is None:
+            if self.optional_root:
+                return None
             raise ValueError(f"dataset {self.name!r} needs root=...; {self.layout}")
         return Path(root)
 
@@ -119,12 +122,13 @@ def register_dataset(
     variants: tuple[Variant, ...] = (),
     distribution_shift: bool = False,
     reference_errors: Callable[[], Mapping[str, float]] | None = None,
+    optional_root: bool = False,
 ) -> Callable[[Callable[..., Dataset]], Callable[..., Dataset]]:
     """Decorator that registers a loader under ``name`` with its :class:`DatasetEntry` metadata."""
 
     def decorator(load: Callable[..., Dataset]) -> Callable[..., Dataset]:
         entry = DatasetEntry(name, summary, info, splits, layout, load, dict(aliases or {}), variants,
-                             distribution_shift, reference_errors)
+                             distribution_shift, reference_errors, optional_root)
         DATASETS.register(name)(entry)
         return load
 
