@@ -12,7 +12,7 @@ from nofrost.reproduce import SCALES, TARGETS, plan
 
 
 @pytest.mark.parametrize("scale", list(SCALES))
-@pytest.mark.parametrize("name", [t.name for t in TARGETS.values() if t.available])
+@pytest.mark.parametrize("name", list(TARGETS))
 def test_every_target_plans_with_valid_configs_at_every_scale(name, scale, tmp_path):
     planned = plan(name, scale, tmp_path / "out", data_root=None if scale == "cpu" else "/data")
     trains = [s for s in planned.steps if s.argv[0] in ("train", "sweep")]
@@ -42,7 +42,6 @@ def test_the_imagenet_recipe_is_printed_as_torchrun_commands(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, fragment", [
-    (["reproduce", "figure3", "--out", "OUT"], "figure3 cannot be reproduced yet: it needs NoFrost*"),
     (["reproduce", "table9", "--out", "OUT"], "unknown table or figure 'table9'; available: table1"),
     (["reproduce", "table1", "--scale", "cifar10", "--out", "OUT"], "give --data-root"),
     (["reproduce", "table1"], "give --out DIR"),
@@ -55,10 +54,29 @@ def test_bad_requests_get_one_clear_error(argv, fragment, capsys, tmp_path):
     assert fragment in err and "Traceback" not in err
 
 
-def test_list_names_every_target_and_what_is_missing(capsys):
+def test_list_names_every_target(capsys):
     assert main(["reproduce", "--list"]) == 0
     out = capsys.readouterr().out
-    assert all(name in out for name in TARGETS) and "not yet: it needs NoFrost*" in out
+    assert all(f"{name} " in out for name in TARGETS) and "Figure 3: robustness to attacks and distribution shift" in out
+
+
+def test_figures_3_and_4_evaluate_every_run_under_distribution_shift(tmp_path, capsys):
+    assert main(["reproduce", "figure3", "--scale", "cpu", "--out", str(tmp_path), "--print-commands"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    trains = [line for line in lines if " train " in line]
+    assert len(trains) == 6 and all(line.startswith("nofrost train") for line in trains)  # plain at cpu scale
+    assert [shlex.split(t)[shlex.split(t).index("--preset") + 1] for t in trains] == [
+        f"cifar10-{r}" for r in ("st", "sat", "deepaugment", "tda", "combine", "nofrost-star")]
+    shifts = [line for line in lines if line.startswith("nofrost evaluate")]
+    assert shifts == [f"nofrost evaluate {tmp_path / arm} --data cifar10-c-gen"
+                      for arm in ("st", "sat", "deepaugment", "tda", "combine", "nofrost-star")]
+    planned = plan("figure4", "imagenet", tmp_path / "f4", data_root="/data/imagenet",
+                   shift_data=["imagenet-c:/data/c", "imagenet-r:/data/r", "imagenet-sketch:/data/s"])
+    last = planned.steps[-1]
+    assert last.argv[-6:] == ["--data", "imagenet-c:/data/c", "--data", "imagenet-r:/data/r", "--data",
+                              "imagenet-sketch:/data/s"] and last.output.name == "eval-imagenet-sketch.json"
+    default = plan("figure4", "imagenet", tmp_path / "f4", data_root="/data/imagenet").steps[-1]
+    assert default.argv[-2:] == ["--data", "imagenet-c-gen:/data/imagenet"]
 
 
 @pytest.mark.slow

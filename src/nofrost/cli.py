@@ -234,7 +234,7 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
 def _add_reproduce(sub: argparse._SubParsersAction) -> None:
     from nofrost.reproduce import SCALES, TARGETS
 
-    listing = "; ".join(f"{t.name}" + ("" if t.available else " (not yet)") for t in TARGETS.values())
+    listing = ", ".join(TARGETS)
     p = sub.add_parser(
         "reproduce",
         help="re-run a table or figure of the NoFrost paper by name, at a scale you choose",
@@ -251,9 +251,15 @@ def _add_reproduce(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-root", help="the dataset folder for --scale cifar10 or imagenet")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="an override for every training run, e.g. optim.epochs=2 for a shorter try")
+    p.add_argument("--shift-data", action="append", default=[], metavar="NAME[:ROOT]",
+                   help="figures 3-4: a distribution-shift dataset to evaluate every run on (repeat), e.g. "
+                   "imagenet-c:/data/imagenet-c; default: the corruptions generated from the test split "
+                   "(cifar10-c-gen, imagenet-c-gen)")
     p.add_argument("--print-commands", action="store_true",
                    help="print the commands (training as torchrun) instead of running them, e.g. for a cluster")
-    p.add_argument("--nproc", type=int, default=8, help="--nproc_per_node in printed torchrun commands (default: 8)")
+    p.add_argument("--nproc", type=int, default=None,
+                   help="--nproc_per_node of printed torchrun commands (default: 8 for imagenet, 1 for cifar10; "
+                   "at cpu scale plain nofrost commands)")
     p.add_argument("--list", action="store_true", help="list the tables and figures and exit")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
 
@@ -648,16 +654,18 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
 
     if args.list or not args.target:
         for t in TARGETS.values():
-            print(f"{t.name:8s} {t.title}" + ("" if t.available else f"\n         not yet: it {t.missing}"))
+            print(f"{t.name:11s} {t.title}")
         return 0
     if not args.out:
         raise ValueError("give --out DIR: the folder for the runs and the report")
-    if args.nproc < 1:
+    if args.nproc is not None and args.nproc < 1:
         raise ValueError(f"--nproc must be at least 1, got {args.nproc}")
-    planned = plan(args.target, args.scale, args.out, data_root=args.data_root, overrides=args.overrides)
+    planned = plan(args.target, args.scale, args.out, data_root=args.data_root, overrides=args.overrides,
+                   shift_data=args.shift_data)
     if args.print_commands:
         write_manifest(planned)
-        print("\n".join(step.command(args.nproc) for step in planned.steps))
+        nproc = args.nproc if args.nproc is not None else planned.scale.nproc
+        print("\n".join(step.command(nproc) for step in planned.steps))
         print(f"nofrost report {shlex.quote(str(planned.out))} -o {shlex.quote(str(planned.out / 'report.html'))}")
         return 0
     written = reproduce(planned, quiet=args.quiet)

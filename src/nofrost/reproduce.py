@@ -61,17 +61,14 @@ class Target:
     gamma_sweep: tuple[str, ...] = ()  # Figures 2 and 5: interpolation modes of the MBNAT arm
     properties: tuple[str, ...] = ()  # Table 5 / Figure 6: arms analysed for M(x), T(x), D(x)
     bn_stats: tuple[str, ...] = ()  # Figure 1: arms whose BN statistics are compared
-    missing: str = ""  # why the target cannot be reproduced yet
-
-    @property
-    def available(self) -> bool:
-        return not self.missing
+    shift: bool = False  # Figures 3-4: every arm is also evaluated under distribution shift
 
 
 _TABLE_1_ARMS = (Arm("st", "st"), Arm("sat", "sat"), Arm("trades", "trades"), Arm("fat", "fat"),
                  Arm("trades-fat", "trades-fat"), Arm("nofrost", "nofrost"))
-_OOD = ("needs NoFrost*, DeepAugment and texture-debiased augmentation (issue 13) and the distribution-shift "
-        "datasets ImageNet-C/R/Sketch (issue 12), which nofrost does not have yet")
+# Figures 3-4 (Sec. 4.4): NoFrost* against the stand-alone methods and their naive combination on BN.
+_SHIFT_ARMS = (Arm("st", "st"), Arm("sat", "sat"), Arm("deepaugment", "deepaugment"), Arm("tda", "tda"),
+               Arm("combine", "combine"), Arm("nofrost-star", "nofrost-star"))
 
 TARGETS: dict[str, Target] = {t.name: t for t in (
     Target("table1", "Table 1: adversarial robustness of ResNet-26 at ε = 8/255", "r26", _TABLE_1_ARMS),
@@ -96,8 +93,10 @@ TARGETS: dict[str, Target] = {t.name: t for t in (
            (Arm("mbnat", "mbnat"), Arm("nofrost", "nofrost")), attacks=WHITE_BOX, gamma_sweep=("logits",)),
     Target("figure2-r50", "Figure 2 (b): MBNAT's γ trade-off against NoFrost (ResNet-50)", "r50",
            (Arm("mbnat", "mbnat"), Arm("nofrost", "nofrost")), attacks=WHITE_BOX, gamma_sweep=("logits",)),
-    Target("figure3", "Figure 3: robustness to attacks and distribution shift (ResNet-26)", "r26", missing=_OOD),
-    Target("figure4", "Figure 4: robustness to attacks and distribution shift (ResNet-50)", "r50", missing=_OOD),
+    Target("figure3", "Figure 3: robustness to attacks and distribution shift (ResNet-26)", "r26", _SHIFT_ARMS,
+           attacks="pgd:steps=20,square:queries=400", shift=True),
+    Target("figure4", "Figure 4: robustness to attacks and distribution shift (ResNet-50)", "r50", _SHIFT_ARMS,
+           attacks="pgd:steps=20,square:queries=400", shift=True),
     Target("figure5", "Figure 5: MBNAT's trade-off under three interpolation strategies (ResNet-26)", "r26",
            (Arm("mbnat", "mbnat"), Arm("nofrost", "nofrost")), attacks=WHITE_BOX,
            gamma_sweep=("logits", "all", "random")),
@@ -116,6 +115,7 @@ class Scale:
     data: str  # the dataset name evaluations and analyses use
     needs_root: bool
     eval_n: int  # examples of the evaluations after training (ε curves, γ sweeps)
+    nproc: int | None  # processes per node of printed training commands (None: plain nofrost)
 
     def preset(self, target: Target, arm: Arm) -> str:
         if self.name == "imagenet":
@@ -135,12 +135,17 @@ class Scale:
     def data_arg(self, data_root: str | None) -> str:
         return self.data if not self.needs_root else f"{self.data}:{data_root}"
 
+    def shift_data(self, data_root: str | None) -> list[str]:
+        """The distribution-shift sets Figures 3-4 use at this scale when none are named: the
+        corruptions generated from the test split (CIFAR-10-C's or ImageNet-C's constants)."""
+        return [f"{self.data.replace('-mini', '')}-c-gen" + (f":{data_root}" if self.needs_root else "")]
+
 
 CPU_EPOCHS = 5
 SCALES: dict[str, Scale] = {s.name: s for s in (
-    Scale("cpu", "cifar10-mini (shipped), a ResNet-10, 5 epochs: minutes per run on a 2-core CPU", "cifar10-mini", False, 500),
-    Scale("cifar10", "full CIFAR-10, the single-GPU recipe (ResNet-18, 100 epochs)", "cifar10", True, 1000),
-    Scale("imagenet", "ImageNet, the paper's recipe (ResNet-26/50, 90 epochs, 8 GPUs)", "imagenet", True, 1000),
+    Scale("cpu", "cifar10-mini (shipped), a ResNet-10, 5 epochs: minutes per run on a 2-core CPU", "cifar10-mini", False, 500, None),
+    Scale("cifar10", "full CIFAR-10, the single-GPU recipe (ResNet-18, 100 epochs)", "cifar10", True, 1000, 1),
+    Scale("imagenet", "ImageNet, the paper's recipe (ResNet-26/50, 90 epochs, 8 GPUs)", "imagenet", True, 1000, 8),
 )}
 
 
@@ -153,8 +158,10 @@ class Step:
     output: Path
     train: bool = False
 
-    def command(self, nproc: int) -> str:
-        if self.train:
+    def command(self, nproc: int | None) -> str:
+        """The command line; training as ``torchrun`` with ``nproc`` processes per node (None:
+        a plain ``nofrost`` command)."""
+        if self.train and nproc is not None:
             return shlex.join(["torchrun", f"--nproc_per_node={nproc}", "-m", "nofrost", *self.argv])
         return shlex.join(["nofrost", *self.argv])
 
@@ -179,14 +186,16 @@ def target(name: str) -> Target:
         found = TARGETS[name]
     except KeyError:
         raise ValueError(f"unknown table or figure {name!r}; available: {', '.join(TARGETS)}") from None
-    if not found.available:
-        raise ValueError(f"{name} cannot be reproduced yet: it {found.missing}")
     return found
 
 
 def plan(name: str, scale: str, out: str | Path, *, data_root: str | None = None,
-         overrides: Sequence[str] = ()) -> Plan:
-    """The steps of target ``name`` at ``scale`` into ``out``, every training config validated."""
+         overrides: Sequence[str] = (), shift_data: Sequence[str] = ()) -> Plan:
+    """The steps of target ``name`` at ``scale`` into ``out``, every training config validated.
+
+    ``shift_data``: the distribution-shift sets of Figures 3-4 as ``NAME[:ROOT]`` (e.g.
+    ``imagenet-c:/data/imagenet-c``, ``imagenet-r:/data/imagenet-r``); default: the scale's
+    generated corruptions (:meth:`Scale.shift_data`)."""
     chosen = target(name)
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; available: {', '.join(SCALES)}")
@@ -220,6 +229,13 @@ def plan(name: str, scale: str, out: str | Path, *, data_root: str | None = None
             result.steps.append(Step(f"ε curve of {arm.name}", [
                 "evaluate", str(runs[arm.name]), "--data", data, "--attacks", chosen.eps_curve_attacks,
                 "--eps", chosen.eps_curve, "--n", str(size.eval_n)], runs[arm.name] / "eps_curve.json"))
+    if chosen.shift:
+        shifted = list(shift_data) or size.shift_data(data_root)
+        data_args = [a for d in shifted for a in ("--data", d)]
+        last = shifted[-1].partition(":")[0]
+        for arm in chosen.arms:
+            result.steps.append(Step(f"distribution shift of {arm.name}", ["evaluate", str(runs[arm.name]), *data_args],
+                                     runs[arm.name] / f"eval-{last}.json"))
     mbnat = next((a for a in chosen.arms if a.recipe == "mbnat"), None)
     for mode in chosen.gamma_sweep:
         path = out / f"gamma_{mode}.json"
