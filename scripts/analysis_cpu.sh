@@ -6,13 +6,7 @@ set -euo pipefail
 OUT=${1:-analysis-cpu}
 NOFROST=${NOFROST:-nofrost}
 mkdir -p "$OUT"
-train() {  # name, then --set overrides on top of the quickstart preset
-  local name=$1; shift
-  if [ -f "$OUT/$name/model.json" ]; then echo "== $name: done already"; return; fi
-  local sets=(); for o in "$@"; do sets+=(--set "$o"); done
-  echo "== $name"
-  /usr/bin/time -f "$name: %e s wall" $NOFROST train --preset quickstart "${sets[@]}" --out "$OUT/$name" --quiet
-}
+. "$(dirname "$0")/_train_quickstart_sized.sh"
 train sat-bn      model.norm=bn   method.name=sat
 train nofrost-nf  model.norm=none method.name=sat
 train mbnat-mbn   model.norm=mbn  method.name=mbnat
