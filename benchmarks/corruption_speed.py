@@ -78,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--extra-path", default=None, help="a folder to import imagecorruptions from")
     parser.add_argument("--all-variants", action="store_true",
                         help="also time all corruptions x severities 1-5 on the 32 px images (a CIFAR-10-C-gen set)")
+    parser.add_argument("--evaluate", type=Path, default=None, metavar="MODEL",
+                        help="also time the whole CIFAR-10-C-gen evaluation of MODEL (all corruptions x severities of "
+                        "the cifar10-mini test split): generating into an empty cache, then reading the cache")
+    parser.add_argument("--evaluate-n", type=int, default=None, help="with --evaluate: images per set (default: all)")
     parser.add_argument("--out", default=None, help="write the Markdown table here")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -131,8 +135,40 @@ def main(argv: list[str] | None = None) -> int:
             f"{seconds:.1f} s, {variants * len(cifar) / seconds:,.0f} images/s "
             f"(10,000 test images: about {seconds * 10_000 / len(cifar) / 60:.0f} min)."
         )
+    if args.evaluate is not None:
+        text += "\n\n" + time_evaluation(args.evaluate, args.corruptions, args.evaluate_n)
     publish(text, args.out)
     return 0
+
+
+def time_evaluation(model_dir: Path, corruptions: str, n: int | None) -> str:
+    """Wall time of ``evaluate_corruptions(model, "cifar10-c-gen")``, first generating every set
+    into an empty cache, then again from the cache (the run a user repeats)."""
+    import os
+    import tempfile
+
+    from nofrost import load_model
+    from nofrost.evaluate.corruptions import evaluate_corruptions
+
+    model = load_model(model_dir)
+    seconds, result = [], None
+    with tempfile.TemporaryDirectory() as cache:
+        saved = os.environ.get("NOFROST_CACHE")
+        os.environ["NOFROST_CACHE"] = cache
+        try:
+            for _ in ("generating", "cached"):
+                start = time.perf_counter()
+                result = evaluate_corruptions(model, "cifar10-c-gen", corruptions=corruptions, n=n, batch_size=500)
+                seconds.append(time.perf_counter() - start)
+        finally:
+            if saved is None:
+                os.environ.pop("NOFROST_CACHE")
+            else:
+                os.environ["NOFROST_CACHE"] = saved
+    sets = len(result.corruptions) * 5
+    return (f"Whole CIFAR-10-C-gen evaluation of `{model_dir}` ({sets} sets x {result.n // sets:,} images, "
+            f"{torch.get_num_threads()} thread(s)): {seconds[0]:.0f} s generating into an empty cache, "
+            f"{seconds[1]:.0f} s reading the cache; mean corruption accuracy {100 * result.mean_corruption_accuracy:.2f}%.")
 
 
 def _version(name: str) -> str | None:

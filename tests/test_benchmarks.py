@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+ASSETS = Path(__file__).resolve().parent / "assets"
 sys.path.insert(0, str(BENCHMARKS))  # as when a script runs: its folder is importable
 
 
@@ -65,10 +66,12 @@ def test_attack_precision_compares_bf16_with_fp32_per_attack(tmp_path):
 def test_corruption_speed_times_each_corruption(tmp_path):
     out = tmp_path / "corruptions.md"
     load("corruption_speed").main(["--n32", "4", "--n224", "1", "--corruptions", "contrast,glass_blur", "--repeats", "1", "--all-variants",
+                                   "--evaluate", str(ASSETS / "cifar_resnet10_sat_bn"), "--evaluate-n", "20",
                                    "--out", str(out)])
     text = out.read_text()
     assert "| contrast |" in text and "| glass_blur |" in text and "ours 224 px img/s" in text
     assert "All 10 corruption x severity variants of 4 images" in text
+    assert "Whole CIFAR-10-C-gen evaluation of" in text and "(10 sets x 20 images" in text
 
 
 def test_augment_cost_times_each_augmentation_against_the_nofrost_star_step(tmp_path):
