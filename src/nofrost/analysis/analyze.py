@@ -30,6 +30,7 @@ from nofrost.evaluate.metrics import metric_info, parse_metric_specs
 from nofrost.evaluate.specs import parse_spec
 from nofrost.files import atomic_write_npz, atomic_write_text
 from nofrost.models import load_model
+from nofrost.analysis.outputs import BN_DISTANCE_FIGURE, BN_RUNNING_FIGURE
 from nofrost.report.figures import depth_plot, histograms, running_stats_scatter
 from nofrost.report.tables import Table, metrics_table
 
@@ -41,14 +42,6 @@ class AnalysisSummary:
     figures: dict[str, Path] = field(default_factory=dict)
     seconds: float = 0.0
 
-
-BN_DISTANCE_FIGURE = "bn_distance.png"
-BN_RUNNING_FIGURE = "bn_running_stats.png"
-#: What the BN-statistics figures show, for reports that embed them.
-BN_FIGURE_CAPTIONS = {
-    BN_DISTANCE_FIGURE: "Clean vs adversarial feature statistics over depth (symmetrised KL per channel)",
-    BN_RUNNING_FIGURE: "Running mean and variance per channel of one BN layer (Figure 1)",
-}
 
 
 def model_labels(models: Sequence[str | Path]) -> list[str]:

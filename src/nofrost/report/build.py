@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-from nofrost.analysis.analyze import BN_FIGURE_CAPTIONS
+from nofrost.analysis.outputs import BN_FIGURE_CAPTIONS
 from nofrost.data import describe_dataset
 from nofrost.evaluate.result import EvaluationResult
 from nofrost.models import model_norm, norm_display

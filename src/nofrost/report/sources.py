@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from nofrost.analysis.analyze import BN_FIGURE_CAPTIONS
+from nofrost.analysis.outputs import BN_FIGURE_CAPTIONS
 from nofrost.evaluate.eps_curve import KIND as EPS_CURVE_KIND
 from nofrost.evaluate.eps_curve import EpsCurve
 from nofrost.evaluate.result import EvaluationResult
