@@ -10,8 +10,8 @@ from nofrost.data import DatasetInfo, dataset_info, list_datasets, load_dataset
 
 
 def test_list_datasets() -> None:
-    assert list_datasets() == ["cifar10", "cifar10-c", "cifar10-mini", "fashion-mnist", "imagenet", "imagenet-a",
-                               "imagenet-c", "imagenet-r", "imagenet-sketch"]
+    assert list_datasets() == ["cifar10", "cifar10-c", "cifar10-c-gen", "cifar10-mini", "fashion-mnist", "imagenet",
+                               "imagenet-a", "imagenet-c", "imagenet-c-gen", "imagenet-r", "imagenet-sketch"]
 
 
 @pytest.mark.parametrize(
@@ -50,8 +50,8 @@ def test_imagenet_class_names() -> None:
 
 def test_unknown_name_lists_the_available_ones() -> None:
     message = (
-        "unknown dataset 'cifar100'; available: cifar10, cifar10-c, cifar10-mini, fashion-mnist, imagenet, "
-        "imagenet-a, imagenet-c, imagenet-r, imagenet-sketch"
+        "unknown dataset 'cifar100'; available: cifar10, cifar10-c, cifar10-c-gen, cifar10-mini, fashion-mnist, "
+        "imagenet, imagenet-a, imagenet-c, imagenet-c-gen, imagenet-r, imagenet-sketch"
     )
     with pytest.raises(ValueError, match=message):
         load_dataset("cifar100", "train")
