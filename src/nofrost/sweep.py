@@ -15,8 +15,6 @@ accuracy–robustness trade-off along the swept values (the paper's Figures 2 an
 from __future__ import annotations
 
 import itertools
-import json
-import math
 import shlex
 import statistics
 import time
@@ -97,6 +95,7 @@ def run_sweep(
     """Train and evaluate every planned run in turn (skipping finished ones, resuming
     interrupted ones); write ``out/sweep.json`` after each run and return the aggregate."""
     from nofrost.console import eta_text, progress_enabled
+    from nofrost.report.sources import load_run
     from nofrost.train import train
     from nofrost.workflows import evaluate_run
 
@@ -111,7 +110,7 @@ def run_sweep(
             state = "done, skipped" if done else ("resuming" if (run / "checkpoint.pt").exists() else "training")
             print(f"== [{index}/{len(planned)}] {point.label}, seed {point.seed}: {state} -> {run}", flush=True)
         if done:
-            result, seconds = EvaluationResult.load(run / "eval.json"), _train_seconds(run)
+            result, seconds = EvaluationResult.load(run / "eval.json"), load_run(run).train_seconds
         else:
             started = time.perf_counter()
             trained = train(config, run, resume=(run / "checkpoint.pt").exists(), quiet=quiet)
@@ -124,11 +123,3 @@ def run_sweep(
         sweep.runs.append(SweepRun(point, result, seconds))
         sweep.save(out / RESULT_FILE)
     return sweep
-
-
-def _train_seconds(run: Path) -> float:
-    """Training time of a finished run, from its per-epoch metrics."""
-    path = run / "metrics.jsonl"
-    if not path.is_file():
-        return math.nan
-    return sum(json.loads(line).get("seconds", 0.0) for line in path.read_text().splitlines() if line.strip())
