@@ -74,6 +74,10 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
                    "benchmark (the 15 of mCE), extra (the other 4), all (default)")
     p.add_argument("--severities", default=None, metavar="LIST",
                    help="corruption benchmarks only: severities in 1-5, e.g. 1,3 (default: all five)")
+    p.add_argument("--clean-root", default=None, metavar="DIR",
+                   help="imagenet-c only: the ImageNet folder whose val images ImageNet-C corrupts; the accuracy "
+                   "on them, uncorrupted, is measured too, and with it the relative mCE (default: the run's "
+                   "data.root when it trained on imagenet)")
     p.add_argument("--split", default="test", help="dataset split (default: test)")
     p.add_argument("--n", type=int, default=None,
                    help="evaluate a class-stratified subset of N examples (per corruption and severity for a "
@@ -356,6 +360,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         if not any(name in corruption_datasets() for name, _ in datasets):
             raise ValueError(f"--corruptions and --severities are for corruption benchmarks "
                              f"({', '.join(corruption_datasets())}); dataset {datasets[0][0]!r} has no corruptions")
+    if args.clean_root is not None:
+        from nofrost.evaluate.corruptions import relative_mce_datasets
+
+        if not any(name in relative_mce_datasets() for name, _ in datasets):
+            raise ValueError(f"--clean-root is for the relative mCE of {', '.join(relative_mce_datasets())}; "
+                             f"--data {datasets[0][0]} has no reference clean error")
     if len(datasets) > 1:
         return _evaluate_shifts(args, datasets, eps, norm)
     name, root = datasets[0]
@@ -439,7 +449,7 @@ def _evaluate_corruptions_command(args, name, root, device, context):
     result = evaluate_corruptions(
         model, name, root or None, split=args.split, corruptions=args.corruptions, severities=args.severities, n=args.n,
         batch_size=args.batch_size, device=device, seed=args.seed, progress=progress_enabled(args.quiet),
-        model_name=str(args.model),
+        model_name=str(args.model), clean_root=_clean_root(args, name),
     )  # fmt: skip
     _print_corruptions(result)
     target = _shift_json(args, name)
@@ -447,6 +457,29 @@ def _evaluate_corruptions_command(args, name, root, device, context):
         result.save(target)
         print(f"wrote {target}")
     return result
+
+
+def _clean_root(args, name: str) -> str | None:
+    """The folder of ``name``'s uncorrupted images for relative mCE: --clean-root, else the run's
+    own data.root when it trained on that dataset, else None (no relative mCE, with a note)."""
+    from nofrost.data import describe_dataset
+
+    entry = describe_dataset(name)
+    if entry.uncorrupted is None or entry.reference_clean_error is None:
+        return None
+    if args.clean_root is not None:
+        return args.clean_root
+    saved = Path(args.model) / "config.yaml"
+    if saved.is_file():
+        from nofrost.config import load_config
+
+        data = load_config(file=saved).data
+        if data.name == entry.uncorrupted[0] and data.root:
+            print(f"relative mCE: the uncorrupted images from the run's data.root, {data.root}", file=sys.stderr)
+            return data.root
+    print(f"note: no relative mCE without the uncorrupted {entry.uncorrupted[0]} images; give --clean-root DIR",
+          file=sys.stderr)
+    return None
 
 
 def _print_corruptions(result) -> None:
@@ -458,6 +491,10 @@ def _print_corruptions(result) -> None:
           f"{percent(result.mean_corruption_accuracy)}")
     if result.mce is not None:
         print(f"mCE (AlexNet-normalized, 15 benchmark corruptions): {percent(result.mce)}")
+    if result.uncorrupted_accuracy is not None:
+        print(f"accuracy on the same images uncorrupted: {percent(result.uncorrupted_accuracy)}")
+    if result.relative_mce is not None:
+        print(f"relative mCE (AlexNet-normalized): {percent(result.relative_mce)}")
 
 
 def _evaluate_command(args, eps, norm, name, root, device, context):

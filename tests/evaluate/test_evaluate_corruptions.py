@@ -19,7 +19,9 @@ from nofrost.data import describe_dataset, load_dataset
 from nofrost.data.corruptions import BENCHMARK_CORRUPTIONS, SEVERITIES
 from nofrost.evaluate import evaluate
 from nofrost.evaluate.class_subset import SubsetLogits
-from nofrost.evaluate.corruptions import evaluate_corruptions, mce, parse_corruptions, parse_severities
+from nofrost.evaluate.corruptions import (
+    evaluate_corruptions, mce, parse_corruptions, parse_severities, relative_mce, relative_mce_datasets,
+)
 from nofrost.evaluate.result import CorruptionResult, EvaluationResult
 
 MODEL_DIR = Path(__file__).resolve().parents[1] / "assets" / "cifar_resnet10_sat_bn"
@@ -107,6 +109,104 @@ def test_mce_by_hand() -> None:
     assert mce({k: v for k, v in sets(lambda n, s: 0.5).items() if k != "snow"}, alexnet) is None
 
 
+def test_relative_mce_by_hand() -> None:
+    entry = describe_dataset("imagenet-c")
+    alexnet, alexnet_clean = entry.reference_errors(), entry.reference_clean_error()
+    assert alexnet_clean == pytest.approx(1 - 0.56522) and relative_mce_datasets() == ["imagenet-c"]
+    assert entry.uncorrupted == ("imagenet", "val")
+    # Clean error 0.2; every corruption adds exactly AlexNet's added error: relative mCE 1.
+    as_alexnet = sets(lambda name, s: 1 - (0.2 + alexnet[name] - alexnet_clean))
+    assert relative_mce(as_alexnet, 0.8, alexnet, alexnet_clean) == pytest.approx(1.0)
+    # Gaussian noise errors 0.2, 0.4, ..., 1.0 (mean 0.6) over clean error 0.2: relative CE =
+    # 0.4 / (0.886428 - 0.43478) = 0.885646; the other 14 as AlexNet: (14 + 0.885646) / 15 = 0.992376.
+    noisy = sets(lambda name, s: 1 - 0.2 * s if name == "gaussian_noise" else 1 - (0.2 + alexnet[name] - alexnet_clean))
+    assert relative_mce(noisy, 0.8, alexnet, alexnet_clean) == pytest.approx(0.992376, abs=1e-6)
+    # Corruptions that cost nothing: 0, whatever the error itself (mCE would not be 0).
+    unhurt = sets(lambda name, s: 0.7)
+    assert relative_mce(unhurt, 0.7, alexnet, alexnet_clean) == pytest.approx(0.0)
+    assert mce(unhurt, alexnet) > 0.3
+    assert relative_mce({k: v for k, v in unhurt.items() if k != "fog"}, 0.7, alexnet, alexnet_clean) is None
+
+
+class NearestOf(nn.Module):
+    """Right on each of a few known images: the class of the nearest of their mean colours."""
+
+    def __init__(self, colours: torch.Tensor, classes: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("colours", colours)
+        self.register_buffer("classes", classes)
+
+    def forward(self, x):
+        logits = torch.full((len(x), 1000), -1e3)
+        logits[:, self.classes] = -torch.cdist(x.mean(dim=(2, 3)), self.colours)
+        return logits
+
+
+def test_relative_mce_measures_the_uncorrupted_val_images(imagenet_samples, tmp_path) -> None:
+    """ImageNet-C folders (all 15 x 5 sets, in the published layout) and the ImageNet val folder
+    they corrupt: the loop measures the uncorrupted accuracy on the same images and the relative
+    mCE from it, as a hand computation from the model's own predictions."""
+    from PIL import Image
+
+    photos = imagenet_samples[:4]
+    labels = torch.tensor([int(p.name[:3]) for p in photos])
+    for photo in photos:
+        wnid = photo.name.split("_")[1]
+        (tmp_path / "imagenet" / "val" / wnid).mkdir(parents=True)
+        shutil.copy(photo, tmp_path / "imagenet" / "val" / wnid / photo.name)
+    corrupted_copies = {}
+    for photo in photos:  # one corrupted copy (224 px, colour channels reversed) for every corruption and severity
+        with Image.open(photo) as image:
+            small = image.convert("RGB").resize((256, 256)).crop((16, 16, 240, 240))
+            corrupted_copies[photo] = Image.merge("RGB", small.split()[::-1])
+    for name in BENCHMARK_CORRUPTIONS:
+        for severity in SEVERITIES:
+            for photo, image in corrupted_copies.items():
+                folder = tmp_path / "c" / name / str(severity) / photo.name.split("_")[1]
+                folder.mkdir(parents=True)
+                image.save(folder / photo.name, "JPEG")
+    clean = load_dataset("imagenet", "val", tmp_path / "imagenet")
+    model = NearestOf(torch.stack([clean[i][0].mean((1, 2)) for i in range(4)]), labels)
+    result = evaluate_corruptions(model, "imagenet-c", tmp_path / "c", corruptions="benchmark",
+                                  clean_root=tmp_path / "imagenet", batch_size=4)
+    corrupted = load_dataset("imagenet-c", "test", tmp_path / "c", corruption="fog", severity=2)
+    with torch.no_grad():
+        clean_accuracy = (model(torch.stack([clean[i][0] for i in range(4)])).argmax(1) == labels).float().mean()
+        corrupted_accuracy = (model(torch.stack([corrupted[i][0] for i in range(4)])).argmax(1) == labels).float().mean()
+    assert result.uncorrupted_accuracy == pytest.approx(clean_accuracy.item())
+    assert corrupted_accuracy != clean_accuracy  # the test tells the uncorrupted images from the corrupted ones
+    entry = describe_dataset("imagenet-c")
+    alexnet, alexnet_clean = entry.reference_errors(), entry.reference_clean_error()
+    added = (1 - corrupted_accuracy.item()) - (1 - clean_accuracy.item())  # the same in every set
+    by_hand = sum(added / (alexnet[c] - alexnet_clean) for c in BENCHMARK_CORRUPTIONS) / 15
+    assert result.relative_mce == pytest.approx(by_hand) and result.mce is not None
+    data = json.loads(json.dumps(result.to_json()))
+    assert data["uncorrupted_accuracy"] == result.uncorrupted_accuracy and data["relative_mce"] == pytest.approx(by_hand)
+    assert EvaluationResult.from_json(data).relative_mce == result.relative_mce
+    with pytest.raises(ValueError, match=r"clean_root is for a benchmark with a reference clean error \(relative mCE: "
+                                         r"imagenet-c\); 'cifar10-c-gen' has none"):
+        evaluate_corruptions(model, "cifar10-c-gen", clean_root=tmp_path)
+
+
+def test_cli_finds_the_uncorrupted_images_for_relative_mce(tmp_path, capsys) -> None:
+    import argparse
+
+    from nofrost.cli import _clean_root
+
+    run = tmp_path / "run"
+    run.mkdir()
+    args = argparse.Namespace(model=str(run), clean_root=None)
+    assert _clean_root(args, "imagenet-c") is None
+    assert "no relative mCE without the uncorrupted imagenet images; give --clean-root DIR" in capsys.readouterr().err
+    (run / "config.yaml").write_text("data: {name: imagenet, root: /data/imagenet}\nmodel: {name: resnet26}\n")
+    assert _clean_root(args, "imagenet-c") == "/data/imagenet"  # the run trained on those images
+    assert "from the run's data.root, /data/imagenet" in capsys.readouterr().err
+    assert _clean_root(argparse.Namespace(model=str(run), clean_root="/elsewhere"), "imagenet-c") == "/elsewhere"
+    assert _clean_root(args, "cifar10-c") is None  # no AlexNet reference there
+    assert main(["evaluate", str(MODEL_DIR), "--data", "cifar10-mini", "--clean-root", str(tmp_path)]) == 2
+    assert "--clean-root is for the relative mCE of imagenet-c; --data cifar10-mini has no reference" in capsys.readouterr().err
+
+
 def test_corruption_loop_gives_each_set_its_accuracy(model, fake_cifar10_c) -> None:
     result = evaluate_corruptions(model, "cifar10-c", fake_cifar10_c.root, corruptions="fog,snow",
                                   severities=[1, 3, 5], model_name="sat")
@@ -174,13 +274,14 @@ def test_report_tabulates_corruptions_and_draws_the_heatmap(fake_cifar10_c, tmp_
     assert not (run / "eval.json").exists() and set(written.corruptions) == {"fog", "snow"}
     imagenet_c = sets(lambda name, s: 0.5)
     EvaluationResult(dataset="imagenet-c", n=75, clean=0.5, corruptions=imagenet_c, mean_corruption_accuracy=0.5,
-                     mce=0.61).save(run / "eval-imagenet-c.json")
+                     mce=0.61, uncorrupted_accuracy=0.7, relative_mce=0.73).save(run / "eval-imagenet-c.json")
     out = tmp_path / "report.md"
     assert main(["report", str(run), "-o", str(out)]) == 0
     text = out.read_text()
     fog = written.corruptions["fog"].mean
-    assert "## Distribution shift" in text and "| run | cifar10-c | imagenet-c | imagenet-c mCE |" in text
-    assert f"| SAT w/ BN (run) | {100 * written.mean_corruption_accuracy:.2f} | 50.00 | 61.00 |" in text
+    assert "## Distribution shift" in text
+    assert "| run | cifar10-c | imagenet-c | imagenet-c mCE | imagenet-c relative mCE |" in text
+    assert f"| SAT w/ BN (run) | {100 * written.mean_corruption_accuracy:.2f} | 50.00 | 61.00 | 73.00 |" in text
     assert f"| fog | {100 * fog:.2f} | 50.00 |" in text  # per corruption: cifar10-c, imagenet-c
     for name in ("sat-w-bn-run-cifar10-c", "sat-w-bn-run-imagenet-c"):
         assert (tmp_path / "report_figures" / f"corruptions-{name}.png").read_bytes()[:4] == b"\x89PNG"

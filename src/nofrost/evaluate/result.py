@@ -35,7 +35,8 @@ __all__ = ["AttackResult", "AuditCheck", "CorruptionResult", "EvaluationResult",
 
 # Keys of the JSON form that map onto fields; any other key is kept as it is in ``extra``.
 _FIELDS = ("model", "dataset", "split", "n", "eps", "norm", "clean", "attacks", "attack_params",
-           "worst_case", "metrics", "corruptions", "mean_corruption_accuracy", "mce", "audit",
+           "worst_case", "metrics", "corruptions", "mean_corruption_accuracy", "mce", "uncorrupted_accuracy",
+           "relative_mce", "audit",
            "seconds")  # fmt: skip
 
 
@@ -135,8 +136,9 @@ class EvaluationResult(Mapping):
     A corruption benchmark (:mod:`nofrost.evaluate.corruptions`) fills ``corruptions`` (one
     :class:`CorruptionResult` per corruption evaluated, in benchmark order),
     ``mean_corruption_accuracy`` (the mean of their means) and, for ImageNet-C with all 15
-    benchmark corruptions at all 5 severities, ``mce`` (AlexNet-normalized, a fraction); None
-    or empty: not measured, and absent from the JSON.
+    benchmark corruptions at all 5 severities, ``mce`` (AlexNet-normalized, a fraction); when
+    the uncorrupted images were given too, ``uncorrupted_accuracy`` on them and ``relative_mce``.
+    None or empty: not measured, and absent from the JSON.
     """
 
     model: str = ""
@@ -152,6 +154,8 @@ class EvaluationResult(Mapping):
     corruptions: dict[str, CorruptionResult] = field(default_factory=dict)
     mean_corruption_accuracy: float | None = None
     mce: float | None = None
+    uncorrupted_accuracy: float | None = None
+    relative_mce: float | None = None
     audit: list[AuditCheck] = field(default_factory=list)
     seconds: float = 0.0
     per_example: PerExample | None = None
@@ -179,7 +183,7 @@ class EvaluationResult(Mapping):
             data["metrics"] = dict(self.metrics)
         if self.corruptions:
             data["corruptions"] = {name: c.to_json() for name, c in self.corruptions.items()}
-        for key in ("mean_corruption_accuracy", "mce"):
+        for key in ("mean_corruption_accuracy", "mce", "uncorrupted_accuracy", "relative_mce"):
             if getattr(self, key) is not None:
                 data[key] = getattr(self, key)
         data["audit"] = [check.to_json() for check in self.audit]
@@ -208,6 +212,8 @@ class EvaluationResult(Mapping):
                              for name, values in dict(data.get("corruptions") or {}).items()},
                 mean_corruption_accuracy=_optional_float(data.get("mean_corruption_accuracy")),
                 mce=_optional_float(data.get("mce")),
+                uncorrupted_accuracy=_optional_float(data.get("uncorrupted_accuracy")),
+                relative_mce=_optional_float(data.get("relative_mce")),
                 audit=[AuditCheck.from_json(check) for check in data.get("audit", [])],
                 seconds=float(data.get("seconds", 0.0)),
                 extra={k: v for k, v in data.items() if k not in _FIELDS},

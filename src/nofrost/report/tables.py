@@ -184,17 +184,22 @@ def _mean(values: list[float]) -> float | None:
 
 def shift_table(results: dict[str, list[EvaluationResult]]) -> Table:
     """One row per run (``{run: its distribution-shift results}``), one column per dataset:
-    the accuracy on it (%; a corruption benchmark's mean corruption accuracy), and the mCE
-    where one was measured."""
+    the accuracy on it (%; a corruption benchmark's mean corruption accuracy), and the mCE and
+    relative mCE where they were measured."""
     datasets: list[str] = []
     for evaluations in results.values():
         datasets += [r.dataset for r in evaluations if r.dataset not in datasets]
-    with_mce = [d for d in datasets if any(r.dataset == d and r.mce is not None for rs in results.values() for r in rs)]
-    table = Table(["run", *datasets, *(f"{d} mCE" for d in with_mce)])
+
+    def measured(key: str) -> list[str]:
+        return [d for d in datasets
+                if any(r.dataset == d and getattr(r, key) is not None for rs in results.values() for r in rs)]
+
+    extra = [(d, key, label) for key, label in (("mce", "mCE"), ("relative_mce", "relative mCE")) for d in measured(key)]
+    table = Table(["run", *datasets, *(f"{d} {label}" for d, _, label in extra)])
     for run, evaluations in results.items():
         by_dataset = {r.dataset: r for r in evaluations}
         table.add(run, *(percent(_shift_accuracy(by_dataset.get(d))) for d in datasets),
-                  *(percent(by_dataset[d].mce if d in by_dataset else None) for d in with_mce))
+                  *(percent(getattr(by_dataset[d], key) if d in by_dataset else None) for d, key, _ in extra))
     return table
 
 

@@ -49,7 +49,9 @@ class DatasetEntry:
     value for every declared variant. ``distribution_shift``: a test set for robustness beyond
     the training distribution (its evaluation is written beside, not over, a run's eval.json).
     ``reference_errors``: for a corruption benchmark with a published mCE reference, that
-    model's top-1 error per benchmark corruption, averaged over severities (ImageNet-C: AlexNet).
+    model's top-1 error per benchmark corruption, averaged over severities (ImageNet-C: AlexNet);
+    ``reference_clean_error``: its error on the uncorrupted images, and ``uncorrupted``: the
+    (dataset, split) whose images the benchmark corrupts. Relative mCE needs all three.
     """
 
     name: str
@@ -63,6 +65,8 @@ class DatasetEntry:
     distribution_shift: bool = False
     reference_errors: Callable[[], Mapping[str, float]] | None = None
     optional_root: bool = False  # the root may be omitted (the loader then has a built-in source)
+    reference_clean_error: Callable[[], float] | None = None
+    uncorrupted: tuple[str, str] | None = None
 
     def variant(self, name: str) -> Variant | None:
         return next((v for v in self.variants if v.name == name), None)
@@ -123,12 +127,15 @@ def register_dataset(
     distribution_shift: bool = False,
     reference_errors: Callable[[], Mapping[str, float]] | None = None,
     optional_root: bool = False,
+    reference_clean_error: Callable[[], float] | None = None,
+    uncorrupted: tuple[str, str] | None = None,
 ) -> Callable[[Callable[..., Dataset]], Callable[..., Dataset]]:
     """Decorator that registers a loader under ``name`` with its :class:`DatasetEntry` metadata."""
 
     def decorator(load: Callable[..., Dataset]) -> Callable[..., Dataset]:
         entry = DatasetEntry(name, summary, info, splits, layout, load, dict(aliases or {}), variants,
-                             distribution_shift, reference_errors, optional_root)
+                             distribution_shift, reference_errors, optional_root, reference_clean_error,
+                             uncorrupted)
         DATASETS.register(name)(entry)
         return load
 

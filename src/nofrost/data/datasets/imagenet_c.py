@@ -23,7 +23,9 @@ IMAGENET_C_LAYOUT = (
 
 @register_dataset("imagenet-c", summary="ImageNet-C, the published folders (Hendrycks & Dietterich 2019)",
                   info=imagenet_info, splits=("test",), layout=IMAGENET_C_LAYOUT, variants=CORRUPTION_VARIANTS,
-                  distribution_shift=True, reference_errors=lambda: imagenet_ood_facts()["alexnet_imagenet_c_error"])
+                  distribution_shift=True, reference_errors=lambda: imagenet_ood_facts()["alexnet_imagenet_c_error"],
+                  reference_clean_error=lambda: imagenet_ood_facts()["alexnet_imagenet_clean_error"],
+                  uncorrupted=("imagenet", "val"))
 def imagenet_c(root: Path, split: str, *, augment: bool, image_size: int | None, corruption: str,
                severity: int) -> ImageNetFolder:
     """The validation images under ``corruption`` at ``severity``; labels are 1000-class indices."""
