@@ -13,7 +13,10 @@ def device_name(device: torch.device) -> str:
     """The card's name on CUDA, the processor otherwise (what results must be labelled with)."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return platform.processor() or platform.machine()
+    from nofrost.train.precision import cpu_has_native_bf16
+
+    bf16 = "native bf16 (AMX or AVX512-BF16)" if cpu_has_native_bf16() else "no native bf16"
+    return f"{platform.processor() or platform.machine()}, {bf16}"
 
 
 def publish(markdown: str, out: str | Path | None) -> None:

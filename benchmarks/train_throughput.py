@@ -14,9 +14,11 @@ adversarial forward and one backward of the mixed loss, and ``.item()`` metrics 
 
 Our arm is :class:`nofrost.train.loop.TrainingStep`, the exact step the trainer runs. The
 ``--ablate`` arms switch one of its speed paths off each: the fused clean+adversarial pass,
-channels_last, bf16 (CUDA) and torch.compile (CUDA), to show where the time goes.
+channels_last, bf16 (CUDA) and torch.compile (CUDA), to show where the time goes; on CPU they
+also switch on the paths that are off there by default (``runtime.cpu_bf16``, torch.compile).
 
     python benchmarks/train_throughput.py --device cpu          # < 2 min here
+    python benchmarks/train_throughput.py --device cpu --ablate --batch 128 --steps 3 --norm bn   # the quickstart's step
     python benchmarks/train_throughput.py --device cuda         # nf_resnet50, 224 px, batch 128, PGD-10
 """
 
@@ -160,6 +162,11 @@ def main(argv: list[str] | None = None) -> int:
         if device.type == "cuda":
             ours("  without bf16", ["runtime.bf16=false"])
             ours("  without torch.compile", ["runtime.compile=false"])
+        else:  # the CPU speed paths that are off by default
+            ours("  with runtime.cpu_bf16", ["runtime.cpu_bf16=true"])
+            ours("  with runtime.cpu_bf16, without channels_last", ["runtime.cpu_bf16=true", "runtime.channels_last=false"])
+            ours("  with torch.compile", ["runtime.compile=true"])
+            ours("  with torch.compile and runtime.cpu_bf16", ["runtime.compile=true", "runtime.cpu_bf16=true"])
 
     times: dict[str, list[float]] = {name: [] for name in arms}
     peak: dict[str, float] = {}

@@ -165,7 +165,10 @@ class OptimConfig:
 class RuntimeConfig:
     seed: int = 0
     device: str = "auto"  # "auto" (CUDA when available), "cpu", "cuda", "cuda:1", ...
-    bf16: bool = True  # bf16 autocast for the training step on CUDA (ignored on CPU)
+    bf16: bool = True  # bf16 autocast for the training step's loss forwards on CUDA (ignored on CPU)
+    # On CPUs with native bf16 (AMX or AVX512-BF16): the whole training step, loss forwards and
+    # training attack, under bf16 autocast. Ignored on CUDA and, with a note, on other CPUs.
+    cpu_bf16: bool = False
     channels_last: bool = True  # NHWC activations: faster convolutions on CUDA and on CPU (oneDNN)
     # torch.compile the model: "auto" compiles on CUDA only; a compilation failure falls back to
     # eager with a warning rather than stopping the run.

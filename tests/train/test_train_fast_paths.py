@@ -208,3 +208,39 @@ def test_ddp_keeps_bn_statistics_per_process_as_the_reference(tiny_overrides, mo
     loop.TrainingStep.build(model, config, build_method(config.method, config.attack), optimizer, schedule,
                             DistContext(world_size=2))
     assert seen["broadcast_buffers"] is broadcast
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_cpu_bf16_runs_the_whole_step_in_bf16_only_where_the_cpu_has_it(native, batch, monkeypatch):
+    """runtime.cpu_bf16: the loss forwards and the training attack's forwards under bf16 autocast
+    on a CPU with native bf16; on another CPU, all in fp32 (emulated bf16 is slower there)."""
+    from nofrost.methods import build_method
+    from nofrost.train import precision
+    from nofrost.train.loop import TrainingStep
+    from nofrost.train.optim import build_schedule
+
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: native)
+    config = load_config("quickstart", overrides=["runtime.cpu_bf16=true", "runtime.device=cpu", "model.norm=none",
+                                                  "attack.steps=2"])
+    torch.manual_seed(0)
+    model = create_model("cifar_resnet10", num_classes=10, norm="none", width=8).train()
+    optimizer = build_optimizer(model, config.optim)
+    step = TrainingStep.build(model, config, build_method(config.method, config.attack), optimizer,
+                              build_schedule(optimizer, config.optim, steps_per_epoch=10))
+    seen = []
+    model.net.fc.register_forward_hook(lambda module, args, out: seen.append((module.training, out.dtype)))
+    x, y = batch
+    out = step(x, y)
+    expected = torch.bfloat16 if native else torch.float32
+    assert {training for training, _ in seen} == {False, True}  # the attack (eval mode) and the loss (train mode)
+    assert {dtype for _, dtype in seen} == {expected}
+    assert torch.isfinite(out.loss) and all(p.dtype == torch.float32 for p in model.parameters())
+
+
+def test_cpu_bf16_says_when_the_cpu_has_no_native_bf16(tiny_overrides, tmp_path, monkeypatch, capsys):
+    from nofrost.train import precision
+
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: False)
+    config = load_config("quickstart", overrides=[*tiny_overrides, "optim.epochs=1", "runtime.cpu_bf16=true"])
+    train(config, tmp_path / "run", quiet=False)
+    assert "runtime.cpu_bf16: this CPU has no native bf16 (AMX or AVX512-BF16)" in capsys.readouterr().err

@@ -76,6 +76,7 @@ from nofrost.train.checkpoint import (
     load_checkpoint,
 )
 from nofrost.train.compile import CompiledOrEager, should_compile
+from nofrost.train.precision import attack_in_bf16, cpu_bf16_fallback_note, step_uses_bf16
 from nofrost.train.optim import (
     build_optimizer,
     build_schedule,
@@ -244,6 +245,8 @@ def _train(config: Config, out: Path, dist: DistContext, *, resume: bool, quiet:
     views = tuple(getattr(method, "views", ()))  # extra views of each batch the method needs
     if not quiet and getattr(method, "describe", None) and method.describe():
         print(f"{config.method.name}: {method.describe()}", file=sys.stderr)
+    if not quiet and (note := cpu_bf16_fallback_note(config.runtime, dist.device)):
+        print(note, file=sys.stderr)
 
     test_set = None  # loaded once, for per-epoch evaluation and for choosing the best checkpoint on it
     if config.data.eval_n > 0 or (config.eval.select == "best" and config.eval.select_on == "eval"):
@@ -445,10 +448,13 @@ class TrainingStep:
             step_model, attack_model = maybe_compile(ddp), maybe_compile(model)
         else:
             step_model = attack_model = maybe_compile(model)
-        use_bf16 = device.type == "cuda" and config.runtime.bf16
+        attack_config = config.attack
+        if attack_in_bf16(config.runtime, device):
+            attack_config = dataclasses.replace(attack_config, precision="bf16")
         ctx = StepContext(
-            attack=make_training_attack(config.attack),
-            autocast=(lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_bf16 else contextlib.nullcontext,
+            attack=make_training_attack(attack_config),
+            autocast=((lambda: torch.autocast(device.type, dtype=torch.bfloat16))
+                      if step_uses_bf16(config.runtime, device) else contextlib.nullcontext),
             label_smoothing=config.optim.label_smoothing,
             attack_model=None if attack_model is step_model else attack_model,
             fuse_clean_adv=config.runtime.fused_forward and not mixes_examples(model),
