@@ -4,6 +4,7 @@ and the trainer's step the training benchmarks time."""
 from __future__ import annotations
 
 import platform
+import time
 from pathlib import Path
 
 import torch
@@ -49,3 +50,29 @@ def training_step(config, device: torch.device, state: dict | None = None):
     step = TrainingStep.build(model, config, build_method(config.method, config.attack), optimizer, schedule)
     model.train()
     return step
+
+
+def alternate(arms: dict, device: torch.device, *, rounds: int, warmup: int, iters: int = 1,
+              warmup_seconds: dict[str, float] | None = None) -> dict[str, list[float]]:
+    """Seconds per call of each arm (``{name: callable}``), one entry per round: every arm runs
+    ``warmup`` calls first (their total time goes into ``warmup_seconds`` when given: where
+    compilation happens), then the arms take turns for ``rounds`` rounds of ``iters`` calls, so
+    that a drifting clock or a busy machine hits them alike."""
+    for name, run in arms.items():
+        synchronize(device)
+        started = time.perf_counter()
+        for _ in range(warmup):
+            run()
+        synchronize(device)
+        if warmup_seconds is not None:
+            warmup_seconds[name] = time.perf_counter() - started
+    seconds: dict[str, list[float]] = {name: [] for name in arms}
+    for _ in range(rounds):
+        for name, run in arms.items():
+            synchronize(device)
+            started = time.perf_counter()
+            for _ in range(iters):
+                run()
+            synchronize(device)
+            seconds[name].append((time.perf_counter() - started) / iters)
+    return seconds

@@ -25,7 +25,6 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
@@ -39,7 +38,7 @@ from nofrost.data.deepaugment import CAE, EDSR, DeepAugment  # noqa: E402
 from nofrost.data.tda import tda_transform, texture_debiased_batch  # noqa: E402
 from nofrost.report.tables import Table  # noqa: E402
 
-from _report import device_name, publish, synchronize, training_step  # noqa: E402
+from _report import alternate, device_name, publish, training_step  # noqa: E402
 
 PRESETS = {
     "cpu": dict(model="cifar_resnet10", norm="none", image_size=None, batch=64, steps=10),
@@ -78,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.backends.cudnn.benchmark = True
     data = "cifar10-mini" if preset["model"].startswith("cifar") else "imagenet"
     overrides = [f"data.name={data}", f"model.name={preset['model']}", f"attack.steps={steps}", "method.name=nofrost-star",
-                 f"optim.batch_size={batch}", f"runtime.device={device}", "optim.lr=0.01"]
+                 f"optim.batch_size={batch}", f"runtime.device={device}", "optim.lr=0.01", "runtime.cpu_bf16=false"]
     overrides += [f"model.norm={preset['norm']}"] if preset["norm"] else []
     overrides += [f"data.image_size={preset['image_size']}"] if preset["image_size"] else []
     overrides += [f"model.width={args.width}"] if args.width else []
@@ -116,18 +115,8 @@ def main(argv: list[str] | None = None) -> int:
                 return augment(x)
         arms[name] = run
 
-    seconds: dict[str, list[float]] = {name: [] for name in arms}
     load_before = os.getloadavg()[0]
-    for run in arms.values():
-        for _ in range(args.warmup):
-            run()
-    for _ in range(args.rounds):
-        for name, run in arms.items():
-            synchronize(device)
-            started = time.perf_counter()
-            run()
-            synchronize(device)
-            seconds[name].append(time.perf_counter() - started)
+    seconds = alternate(arms, device, rounds=args.rounds, warmup=args.warmup)
 
     load_after = os.getloadavg()[0]
     step_s = statistics.median(seconds[STEP])

@@ -15,10 +15,11 @@ adversarial forward and one backward of the mixed loss, and ``.item()`` metrics 
 Our arm is :class:`nofrost.train.loop.TrainingStep`, the exact step the trainer runs. The
 ``--ablate`` arms switch one of its speed paths off each: the fused clean+adversarial pass,
 channels_last, bf16 (CUDA) and torch.compile (CUDA), to show where the time goes; on CPU they
-also switch on the paths that are off there by default (``runtime.cpu_bf16``, torch.compile).
+also switch on the paths that are off there by default (``runtime.cpu_bf16``, and with
+``--compile`` torch.compile).
 
     python benchmarks/train_throughput.py --device cpu          # < 2 min here
-    python benchmarks/train_throughput.py --device cpu --ablate --batch 128 --steps 3 --norm bn   # the quickstart's step
+    python benchmarks/train_throughput.py --device cpu --ablate --compile --batch 64 --steps 3 --norm bn   # the quickstart's step
     python benchmarks/train_throughput.py --device cuda         # nf_resnet50, 224 px, batch 128, PGD-10
 """
 
@@ -29,7 +30,6 @@ import contextlib
 import json
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -44,7 +44,7 @@ from nofrost.data import dataset_info  # noqa: E402
 from nofrost.report.tables import Table  # noqa: E402
 from nofrost.train.loop import build_model_for  # noqa: E402
 
-from _report import device_name, publish, synchronize, training_step  # noqa: E402
+from _report import alternate, device_name, publish, training_step  # noqa: E402
 
 PRESETS = {
     # A small NF model that runs a few steps per arm in well under 2 minutes on 2 CPU cores.
@@ -108,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=1, help="untimed steps per arm first (compile happens here)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
     parser.add_argument("--ablate", action="store_true", help="also time our step with each speed path off")
+    parser.add_argument("--compile", action="store_true",
+                        help="with --ablate on CPU: also time torch.compile (each arm compiles first, ~30 s)")
     parser.add_argument("--out", default=None, help="write the Markdown table here (and .json next to it)")
     args = parser.parse_args(argv)
 
@@ -129,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
 
     overrides = [
         f"data.name={data}", f"model.name={model_name}", f"attack.steps={steps}", "method.name=sat", "method.lam=0.5",
-        f"optim.batch_size={batch}", f"runtime.device={device}", "optim.lr=0.01",
+        f"optim.batch_size={batch}", f"runtime.device={device}", "optim.lr=0.01", "runtime.cpu_bf16=false",
     ]
     if norm is not None:
         overrides.append(f"model.norm={norm}")
@@ -165,42 +167,42 @@ def main(argv: list[str] | None = None) -> int:
         else:  # the CPU speed paths that are off by default
             ours("  with runtime.cpu_bf16", ["runtime.cpu_bf16=true"])
             ours("  with runtime.cpu_bf16, without channels_last", ["runtime.cpu_bf16=true", "runtime.channels_last=false"])
-            ours("  with torch.compile", ["runtime.compile=true"])
-            ours("  with torch.compile and runtime.cpu_bf16", ["runtime.compile=true", "runtime.cpu_bf16=true"])
+            if args.compile:
+                ours("  with torch.compile", ["runtime.compile=true"])
+                ours("  with torch.compile and runtime.cpu_bf16", ["runtime.compile=true", "runtime.cpu_bf16=true"])
 
-    times: dict[str, list[float]] = {name: [] for name in arms}
     peak: dict[str, float] = {}
-    for name, run in arms.items():
-        for _ in range(args.warmup):
-            run()
-    synchronize(device)
-    for _ in range(args.rounds):
-        for name, run in arms.items():
+
+    def measured(name, run):  # each arm's peak memory per image too (CUDA)
+        def call():
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(device)
-            synchronize(device)
-            started = time.perf_counter()
-            for _ in range(args.iters):
-                run()
-            synchronize(device)
-            times[name].append(args.iters * batch / (time.perf_counter() - started))
+            run()
             if device.type == "cuda":
                 peak[name] = max(peak.get(name, 0.0), torch.cuda.max_memory_allocated(device) / 2**20 / batch)
+        return call
+
+    warmup: dict[str, float] = {}
+    seconds = alternate({name: measured(name, run) for name, run in arms.items()}, device, rounds=args.rounds,
+                        warmup=args.warmup, iters=args.iters, warmup_seconds=warmup)
+    times = {name: [batch / s for s in per_round] for name, per_round in seconds.items()}
 
     ref_speed = statistics.median(times["reference recipe"])
-    table = Table(["arm", "images/s", "× reference", "peak MiB/image"])
+    table = Table(["arm", "images/s", "× reference", "warm-up s", "peak MiB/image"])
     results = []
     for name in arms:
         speed = statistics.median(times[name])
-        table.add(name, f"{speed:.1f}", f"{speed / ref_speed:.2f}", f"{peak[name]:.1f}" if name in peak else "n/a (CPU)")
+        table.add(name, f"{speed:.1f}", f"{speed / ref_speed:.2f}", f"{warmup[name]:.1f}",
+                  f"{peak[name]:.1f}" if name in peak else "n/a (CPU)")
         results.append({"arm": name.strip(), "images_per_s": speed, "all_rounds": times[name],
-                        "ratio": speed / ref_speed, "peak_mib_per_image": peak.get(name)})
+                        "ratio": speed / ref_speed, "warmup_seconds": warmup[name], "peak_mib_per_image": peak.get(name)})
     card = device_name(device)
     header = (
         f"{model_name} ({'norm ' + norm if norm else 'default norm'}), {size} px, batch {batch}, PGD-{steps}, λ = 0.5, "
         f"synthetic data on the device. Device: {card}"
         f"{f', {torch.get_num_threads()} CPU thread(s)' if device.type == 'cpu' else ''}; torch {torch.__version__}. "
-        f"Median of {args.rounds} rounds × {args.iters} steps after {args.warmup} warm-up step(s).\n\n"
+        f"Median of {args.rounds} rounds × {args.iters} steps after {args.warmup} warm-up step(s) "
+        f"(their time, where compilation happens, in \"warm-up s\").\n\n"
     )
     publish(header + table.markdown(), args.out)
     if args.out:

@@ -83,3 +83,15 @@ def test_augment_cost_times_each_augmentation_against_the_nofrost_star_step(tmp_
     assert {"DeepAugment: Noise2Net", "DeepAugment: CAE", "DeepAugment: EDSR", "TDA, batched on the device"} <= {
         r["arm"] for r in results}
     assert all(r["seconds"] > 0 for r in results)
+
+
+def test_method_cost_times_each_method_step_against_sat(tmp_path):
+    out = tmp_path / "methods.md"
+    load("method_cost").main(["--device", "cpu", "--steps", "1", "--batch", "8", "--rounds", "1", "--threads", "1",
+                              "--out", str(out)])
+    results = json.loads(out.with_suffix(".json").read_text())["results"]
+    assert [(r["method"], r["norm"]) for r in results] == [
+        ("st", "bn"), ("sat", "bn"), ("sat", "none"), ("nofrost-star", "none"), ("combine", "bn")]
+    assert results[1]["relative_to_sat"] == 1.0 and all(r["seconds"] > 0 for r in results)
+    text = out.read_text()
+    assert "| NoFrost* | none |" in text and "| Combine w/ BN | bn |" in text
