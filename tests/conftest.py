@@ -44,8 +44,11 @@ def pytest_report_header() -> str:
 
 
 # A training run that takes seconds on 2 CPU cores but exercises every part of the loop:
-# real images, augmentation, the PGD inner loop, the schedule, checkpoints and metrics.
+# real images, augmentation, the PGD inner loop, the schedule, checkpoints and metrics, in fp32
+# (the quickstart preset's CPU speed settings are tested on their own).
 TINY_OVERRIDES = [
+    "data.augment=true",
+    "runtime.cpu_bf16=false",
     "model.width=8",
     "data.train_n=256",
     "data.eval_n=64",

@@ -18,6 +18,7 @@ from nofrost.models import load_model
 from nofrost.report.figures import accuracy_chart
 from nofrost.report.tables import Table, percent
 from nofrost.train import train
+from nofrost.train.precision import step_uses_bf16
 
 
 def evaluate_run(run_dir: str | Path, config: Config, *, progress: bool = False) -> EvaluationResult:
@@ -60,6 +61,11 @@ QUICKSTART_ARMS = (
 )
 
 
+def _precision(config) -> str:
+    """How the training steps ran here: bf16 (runtime.cpu_bf16 on a CPU that has it) or fp32."""
+    return "bf16 autocast" if step_uses_bf16(config.runtime, resolve_device(config.runtime.device)) else "fp32"
+
+
 def quickstart(out_dir: str | Path = "nofrost-quickstart", *, overrides: Sequence[str] = (), quiet: bool = False) -> QuickstartSummary:
     """Train BN+SAT and NoFrost on cifar10-mini, evaluate both, write report.md and a chart."""
     started = time.perf_counter()
@@ -100,8 +106,9 @@ def quickstart(out_dir: str | Path = "nofrost-quickstart", *, overrides: Sequenc
     report.write_text(
         "# nofrost quickstart\n\n"
         f"{config.model.name} trained {config.optim.epochs} epochs on {config.data.train_n or 'all'} images of "
-        f"cifar10-mini with λ = 0.5 (PGD-{config.attack.steps} in training), evaluated on {rows[0][2].n} "
-        f"held-out test images at ε = {255 * config.attack.eps:.0f}/255.\n\n"
+        f"cifar10-mini (batch {config.optim.batch_size}, {'with' if config.data.augment else 'without'} crops and "
+        f"flips, {_precision(config)}) with λ = 0.5 (PGD-{config.attack.steps} in training), evaluated on "
+        f"{rows[0][2].n} held-out test images at ε = {255 * config.attack.eps:.0f}/255.\n\n"
         f"{table.markdown()}\n\n![accuracy]({chart.name})\n\n"
         "Short CPU budgets can favour batch norm; see the README for what the paper reports at scale.\n"
     )

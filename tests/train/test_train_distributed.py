@@ -36,6 +36,7 @@ DDP_OVERRIDES = [
     "attack.steps=2",
     "attack.random_start=false",
     "runtime.device=cpu",
+    "runtime.cpu_bf16=false",  # fp32 sums in two orders agree to rounding; bf16 ones would not
 ]
 
 
