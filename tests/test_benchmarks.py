@@ -5,6 +5,8 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 ASSETS = Path(__file__).resolve().parent / "assets"
 sys.path.insert(0, str(BENCHMARKS))  # as when a script runs: its folder is importable
@@ -95,3 +97,24 @@ def test_method_cost_times_each_method_step_against_sat(tmp_path):
     assert results[1]["relative_to_sat"] == 1.0 and all(r["seconds"] > 0 for r in results)
     text = out.read_text()
     assert "| NoFrost* | none |" in text and "| Combine w/ BN | bn |" in text
+
+
+@pytest.mark.slow
+def test_the_prepared_gpu_checks_run_through_on_cpu(tmp_path):
+    """benchmarks/run_gpu_checks.sh as a dry run (DEVICE=cpu, tiny sizes): every step of the GPU
+    session runs, and the training report names the four runs with their AutoAttack column."""
+    import os
+    import subprocess
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "run_gpu_checks.sh"
+    env = {**os.environ, "DEVICE": "cpu", "PYTHON": sys.executable, "RUNS": str(tmp_path / "runs")}
+    done = subprocess.run(["bash", str(script), str(tmp_path / "out")], env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert {"train_throughput_cpu-dry-run.md", "gpu_training_cpu-dry-run.md", "attack_precision_cpu-dry-run.md"} <= {
+        p.name for p in (tmp_path / "out").iterdir()}
+    report = (tmp_path / "out" / "gpu_training_cpu-dry-run.md").read_text()
+    for row in ("NoFrost* (DeepAugment: noise2net) (nofrost-star)", "Combine w/ BN (DeepAugment: noise2net) (combine)",
+                "SAT w/ BN (sat-bn)", "NoFrost (nofrost)"):
+        assert f"| {row} |" in report
+    assert "AutoAttack: AA" in report and not list((tmp_path / "out").glob("**/*.safetensors"))
