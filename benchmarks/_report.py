@@ -58,21 +58,21 @@ def alternate(arms: dict, device: torch.device, *, rounds: int, warmup: int, ite
     ``warmup`` calls first (their total time goes into ``warmup_seconds`` when given: where
     compilation happens), then the arms take turns for ``rounds`` rounds of ``iters`` calls, so
     that a drifting clock or a busy machine hits them alike."""
-    for name, run in arms.items():
-        synchronize(device)
-        started = time.perf_counter()
-        for _ in range(warmup):
-            run()
-        synchronize(device)
-        if warmup_seconds is not None:
-            warmup_seconds[name] = time.perf_counter() - started
+    warmed = {name: timed(run, warmup, device) for name, run in arms.items()}
+    if warmup_seconds is not None:
+        warmup_seconds.update(warmed)
     seconds: dict[str, list[float]] = {name: [] for name in arms}
     for _ in range(rounds):
         for name, run in arms.items():
-            synchronize(device)
-            started = time.perf_counter()
-            for _ in range(iters):
-                run()
-            synchronize(device)
-            seconds[name].append((time.perf_counter() - started) / iters)
+            seconds[name].append(timed(run, iters, device) / iters)
     return seconds
+
+
+def timed(run, calls: int, device: torch.device) -> float:
+    """Wall seconds of ``calls`` calls of ``run``, the device's queued work included."""
+    synchronize(device)
+    started = time.perf_counter()
+    for _ in range(calls):
+        run()
+    synchronize(device)
+    return time.perf_counter() - started
