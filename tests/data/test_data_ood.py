@@ -155,7 +155,9 @@ def test_imagenet_r_and_a_differ_and_map_onto_the_shared_metadata(shared_data) -
         assert [meta["wnids_1k"][i] for i in meta[f"{subset}_indices_in_1k"]] == facts[f"{subset}_wnids"]
     assert facts["imagenet_r_wnids"] != facts["imagenet_a_wnids"]
     assert facts["alexnet_imagenet_c_error"] == {c: meta["alexnet_c_err"][c] for c in BENCHMARK_CORRUPTIONS}
-    assert set(facts["sources"]) == {"imagenet_r_wnids", "imagenet_a_wnids", "alexnet_imagenet_c_error"}
+    assert facts["alexnet_imagenet_clean_error"] == pytest.approx(1 - 0.56522)  # torchvision's published acc@1
+    assert set(facts["sources"]) == {"imagenet_r_wnids", "imagenet_a_wnids", "alexnet_imagenet_c_error",
+                                     "alexnet_imagenet_clean_error"}
 
 
 def test_imagenet_sketch_takes_any_of_the_1000_classes(imagenet_samples, tmp_path) -> None:
