@@ -37,8 +37,8 @@ from nofrost.data.corruptions import BENCHMARK_CORRUPTIONS, EXTRA_CORRUPTIONS, S
 from nofrost.evaluate.result import CorruptionResult, EvaluationResult
 from nofrost.evaluate.robustness import evaluate
 
-__all__ = ["CORRUPTION_GROUPS", "corruption_datasets", "evaluate_corruptions", "mce", "parse_corruptions", "relative_mce",
-           "parse_severities"]
+__all__ = ["CORRUPTION_GROUPS", "corruption_datasets", "evaluate_corruptions", "mce", "parse_corruptions",
+           "parse_severities", "relative_mce", "relative_mce_datasets"]
 
 #: Names that stand for several corruptions in ``--corruptions``.
 CORRUPTION_GROUPS: dict[str, tuple[str, ...]] = {
