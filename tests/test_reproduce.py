@@ -24,6 +24,7 @@ def test_every_target_plans_with_valid_configs_at_every_scale(name, scale, tmp_p
         else:
             assert preset.startswith("cifar10-")
         assert f"eval.attacks=[{TARGETS[name].attacks}]" in step.argv
+        assert ("runtime.cpu_bf16=true" in step.argv) == (scale == "cpu")  # bf16 steps where the CPU has them
 
 
 def test_the_imagenet_recipe_is_printed_as_torchrun_commands(tmp_path, capsys):

@@ -126,11 +126,12 @@ class Scale:
         sets = [] if self.name == "imagenet" or arm.eps == "8/255" else [f"attack.eps={arm.eps}"]
         if self.name != "cpu":
             return [*sets, f"data.root={data_root}"]
-        # The quickstart's CPU budget; a replaying method (Free AT) gets the same optimizer steps.
+        # The quickstart's CPU budget and its bf16 steps on CPUs that have bf16; a replaying method
+        # (Free AT) gets the same optimizer steps.
         replays = load_config(preset).method.replays or 1
         return [*sets, "data.name=cifar10-mini", "data.root=null", "data.eval_n=0", "model.name=cifar_resnet10",
                 f"optim.epochs={math.ceil(CPU_EPOCHS / replays)}", "optim.batch_size=128", "attack.steps=3",
-                "runtime.device=auto", "eval.n=500"]
+                "runtime.device=auto", "runtime.cpu_bf16=true", "eval.n=500"]
 
     def data_arg(self, data_root: str | None) -> str:
         return self.data if not self.needs_root else f"{self.data}:{data_root}"
