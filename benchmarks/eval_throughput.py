@@ -112,6 +112,7 @@ class OfficialAttackTimes(logging.Handler):
         self.seconds: dict[str, float] = {}
         self._total = 0.0
         logger.setLevel(logging.DEBUG)
+        logger.disabled = False  # the logger is process-wide: whoever used it last may have disabled it
         logger.propagate = False
         logger.handlers = [self]
 
