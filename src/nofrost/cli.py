@@ -465,7 +465,7 @@ def _clean_root(args, name: str) -> str | None:
     from nofrost.data import describe_dataset
 
     entry = describe_dataset(name)
-    if entry.uncorrupted is None or entry.reference_clean_error is None:
+    if not entry.has_relative_mce:
         return None
     if args.clean_root is not None:
         return args.clean_root

@@ -54,8 +54,7 @@ def corruption_datasets() -> list[str]:
 def relative_mce_datasets() -> list[str]:
     """The corruption benchmarks that can report relative mCE: they name their uncorrupted
     source and a reference clean error."""
-    entries = [describe_dataset(name) for name in corruption_datasets()]
-    return [e.name for e in entries if e.uncorrupted is not None and e.reference_clean_error is not None]
+    return [name for name in corruption_datasets() if describe_dataset(name).has_relative_mce]
 
 
 def parse_corruptions(text: str | Sequence[str] | None) -> list[str]:
@@ -155,7 +154,7 @@ def evaluate_corruptions(
     names, levels = parse_corruptions(corruptions), parse_severities(severities)
     uncorrupted = None
     if clean_root is not None:
-        if entry.uncorrupted is None or entry.reference_clean_error is None:
+        if not entry.has_relative_mce:
             raise ValueError(f"clean_root is for a benchmark with a reference clean error (relative mCE: "
                              f"{', '.join(relative_mce_datasets())}); {dataset!r} has none")
         source, source_split = entry.uncorrupted

@@ -68,6 +68,11 @@ class DatasetEntry:
     reference_clean_error: Callable[[], float] | None = None
     uncorrupted: tuple[str, str] | None = None
 
+    @property
+    def has_relative_mce(self) -> bool:
+        """Whether the benchmark carries all that relative mCE needs."""
+        return None not in (self.reference_errors, self.reference_clean_error, self.uncorrupted)
+
     def variant(self, name: str) -> Variant | None:
         return next((v for v in self.variants if v.name == name), None)
 
