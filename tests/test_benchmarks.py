@@ -66,9 +66,10 @@ def test_attack_precision_compares_bf16_with_fp32_per_attack(tmp_path):
     assert "| pgd:steps=2 |" in text and "| square:queries=10 |" in text and "| worst_case |" in text
 
 
-def test_corruption_speed_times_each_corruption(tmp_path):
+def test_corruption_speed_times_each_corruption(imagenet_samples, tmp_path):
     out = tmp_path / "corruptions.md"
     load("corruption_speed").main(["--n32", "4", "--n224", "1", "--corruptions", "contrast,glass_blur", "--repeats", "1", "--all-variants",
+                                   "--samples", str(imagenet_samples[0].parent),
                                    "--evaluate", str(ASSETS / "cifar_resnet10_sat_bn"), "--evaluate-n", "20",
                                    "--out", str(out)])
     text = out.read_text()
