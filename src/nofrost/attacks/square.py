@@ -176,25 +176,30 @@ def _square_rows(
             return _margin(model(images), labels)
 
     # The start is kept whatever its margin (as in the reference); only correctly classified
-    # images get here.
+    # images get here. The working tensors hold the examples still to fool; a fooled one is
+    # written out and dropped, so a query on a batch that nothing fooled gathers nothing.
     x_best = start(ball, generator)
-    best_margin = margin_of(x_best, y)
+    x_out, best_margin, live = torch.empty_like(x_best), margin_of(x_best, y), ball
+    rows = torch.arange(len(y), device=y.device)
     for iteration in range(queries - 1):
-        active = (best_margin >= 0).nonzero().squeeze(1)  # one host sync per query
-        k = active.numel()
-        if k == 0:
-            break
+        fooled = best_margin < 0
+        if fooled.any():  # one host sync per query
+            x_out[rows[fooled]] = x_best[fooled]
+            keep = (~fooled).nonzero().squeeze(1)
+            if keep.numel() == 0:
+                break
+            x_best, best_margin, y, rows, live = x_best[keep], best_margin[keep], y[keep], rows[keep], live[keep]
         p = p_schedule(p_init, iteration, queries)
-        best_a = x_best[active]
-        x_new = candidate(ball[active], best_a, p, generator)
-
-        margin = margin_of(x_new, y[active])
-        improved = margin < best_margin[active]
-        best_margin[active] = torch.where(improved, margin, best_margin[active])
-        x_best[active] = torch.where(improved.view(k, 1, 1, 1), x_new, best_a)
+        x_new = candidate(live, x_best, p, generator)
+        margin = margin_of(x_new, y)
+        improved = margin < best_margin
+        best_margin = torch.where(improved, margin, best_margin)
+        x_best = torch.where(improved.view(-1, 1, 1, 1), x_new, x_best)
+    else:
+        x_out[rows] = x_best
     # A no-op under ℓ∞ (every pixel already is a bound); under ℓ2 it absorbs the rounding of
     # the rescaling to ε.
-    return ball.project(x_best)
+    return ball.project(x_out)
 
 
 def _windows(top: Tensor, left: Tensor, side: int, h: int, w: int) -> Tensor:
