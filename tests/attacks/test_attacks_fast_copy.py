@@ -10,7 +10,7 @@ from timm.layers import ScaledStdConv2d
 from torch import nn
 
 import nofrost
-from nofrost.attacks._fast import fast_eval_copy
+from nofrost.attacks._fast import _ChannelAffine, fast_eval_copy
 from nofrost.data import load_dataset, stratified_subset
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
@@ -35,10 +35,13 @@ def test_copy_computes_the_same_function_and_leaves_the_model_alone(asset, image
         logits = model(images)
     fast = fast_eval_copy(model, images[:8], logits[:8])
     assert fast is not model
-    # the rewrites happened: no Scaled-WS convolution left, fewer BatchNorm layers (conv → BN folded)
+    # the rewrites happened: no Scaled-WS convolution and no BatchNorm left (conv → BN pairs
+    # folded, the pre-activation ones, which follow no convolution, made affine maps)
     assert not any(isinstance(m, ScaledStdConv2d) for m in fast.modules())
-    count = lambda m: sum(isinstance(k, nn.BatchNorm2d) for k in m.modules())  # noqa: E731
-    assert count(fast) < count(model) or count(model) == 0
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in fast.modules())
+    affine = sum(isinstance(m, _ChannelAffine) for m in fast.modules())
+    batchnorm = sum(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    assert 0 < affine < batchnorm if batchnorm else affine == 0
     assert all(not p.requires_grad for p in fast.parameters()) and not fast.training
     with torch.no_grad():
         torch.testing.assert_close(fast(images), logits, rtol=1e-4, atol=1e-4)
@@ -104,3 +107,30 @@ def test_falls_back_to_the_model_where_the_copy_would_differ(images):
     assert fast is not checked
     with torch.no_grad():
         torch.testing.assert_close(fast(images[:8]), logits, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("affine", [True, False])
+def test_batchnorm_after_no_convolution_becomes_its_affine_map(affine, images):
+    """A BN after a ReLU cannot be folded; it becomes x·scale + shift, with or without its own
+    weight and bias. A BN subclass (it may compute something else) is left as it is."""
+    from nofrost.models.ghost_bn import GhostBatchNorm2d
+
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, 3), nn.ReLU(), nn.BatchNorm2d(8, affine=affine), nn.Conv2d(8, 8, 3),
+        nn.ReLU(), GhostBatchNorm2d(8, group_size=4), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4),
+    )  # fmt: skip
+    with torch.no_grad():  # statistics and weights away from BN's identity initialisation
+        for bn in (model[2], model[5]):
+            bn.running_mean.uniform_(-1, 1)
+            bn.running_var.uniform_(0.5, 2)
+            if bn.affine:
+                bn.weight.uniform_(0.5, 2)
+                bn.bias.uniform_(-1, 1)
+    model.eval()
+    with torch.no_grad():
+        logits = model(images)
+    fast = fast_eval_copy(model, images[:8], logits[:8])
+    assert isinstance(fast[2], _ChannelAffine) and type(fast[5]) is GhostBatchNorm2d
+    with torch.no_grad():
+        torch.testing.assert_close(fast(images), logits, rtol=1e-5, atol=1e-5)

@@ -6,6 +6,9 @@ pass, and :func:`fast_eval_copy` applies them to a *copy* (the model itself is n
 
 * conv → BatchNorm pairs folded into one convolution (eval-mode BN is a fixed per-channel
   affine map), with ``torch.fx``'s ``fuse``;
+* every other eval-mode BatchNorm (one that follows no convolution, as in pre-activation
+  blocks) replaced by that affine map, one ``addcmul``, whose backward is a multiplication
+  instead of ``native_batch_norm_backward``;
 * Scaled-WS convolutions (NF models, timm's ``ScaledStdConv2d``) replaced by plain
   convolutions with their standardised weights computed once, instead of on every pass;
 * parameters in channels_last, the native layout of oneDNN's CPU convolutions and of
@@ -77,6 +80,34 @@ def _freeze_weight_standardization(module: nn.Module) -> None:
             _freeze_weight_standardization(child)
 
 
+class _ChannelAffine(nn.Module):
+    """What an eval-mode BatchNorm2d computes, ``x · scale + shift`` per channel, as one op."""
+
+    def __init__(self, bn: nn.BatchNorm2d) -> None:
+        super().__init__()
+        scale = torch.rsqrt(bn.running_var + bn.eps)
+        if bn.weight is not None:
+            scale = scale * bn.weight
+        shift = -bn.running_mean * scale
+        if bn.bias is not None:
+            shift = shift + bn.bias
+        self.register_buffer("scale", scale.detach().view(1, -1, 1, 1))
+        self.register_buffer("shift", shift.detach().view(1, -1, 1, 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.addcmul(self.shift, x, self.scale)
+
+
+def _batchnorm_as_affine(module: nn.Module) -> None:
+    """Replace every plain eval-mode BatchNorm2d below ``module`` (subclasses, which may
+    compute something else, are left alone) by its :class:`_ChannelAffine`."""
+    for name, child in list(module.named_children()):
+        if type(child) is nn.BatchNorm2d and child.running_var is not None:
+            setattr(module, name, _ChannelAffine(child))
+        else:
+            _batchnorm_as_affine(child)
+
+
 def fast_eval_copy(model: nn.Module, probe: Tensor, probe_logits: Tensor) -> nn.Module:
     """A copy of ``model`` that computes the same function faster, or ``model`` itself.
 
@@ -95,7 +126,9 @@ def fast_eval_copy(model: nn.Module, probe: Tensor, probe_logits: Tensor) -> nn.
     try:
         fast = copy.deepcopy(model)
         _freeze_weight_standardization(fast)
-        fast = _fold_batchnorm(fast).to(memory_format=torch.channels_last)
+        fast = _fold_batchnorm(fast)
+        _batchnorm_as_affine(fast)
+        fast = fast.to(memory_format=torch.channels_last)
         for param in fast.parameters():
             param.requires_grad_(False)
         fast.eval()
