@@ -18,6 +18,7 @@ from nofrost.attacks.apgd import (
     targeted_dlr_loss,
 )
 from nofrost.attacks.autoattack import autoattack_plan, robust_accuracies, run_autoattack
+from nofrost.attacks import fab
 from nofrost.attacks.fab import fab_targeted_attack, linf_hyperplane_step
 
 EPS = 8 / 255
@@ -255,6 +256,33 @@ def test_hyperplane_step_is_the_minimal_linf_step_in_the_box(m, d, seed, zeros):
     # Where it misses the box, every coordinate moves as far as the box allows toward it.
     if (~feasible).any():
         assert torch.allclose((w * delta).sum(1)[~feasible].abs(), reach[~feasible], atol=1e-9)
+
+
+@pytest.mark.parametrize("passes", [1, fab._WATER_ITERATIONS])
+def test_water_level_by_iteration_equals_the_sorted_solution(passes, monkeypatch):
+    """The fixed-point water level is the one sorting gives, on FAB-sized rows with saturated
+    coordinates, zero weights, rows the hyperplane misses and ``need = 0``; rows it has not
+    settled within its passes (forced by allowing one) are handed to the sort."""
+    g = torch.Generator().manual_seed(0)
+    m, d = 64, 3072
+    breaks = torch.rand(m, d, generator=g)
+    breaks[:, :300] = 0.0  # coordinates already at their bound
+    weights = torch.randn(m, d, generator=g).abs() * torch.rand(m, 1, generator=g)
+    weights[:8, ::3] = 0.0
+    reach = (weights * breaks).sum(1)
+    need = reach * torch.rand(m, generator=g)
+    need[-4:] = reach[-4:] * 1.5  # no λ suffices
+    need[0] = 0.0
+    sorted_rows = []
+    solve_sorted = fab._water_level_sorted
+    monkeypatch.setattr(fab, "_WATER_ITERATIONS", passes)
+    monkeypatch.setattr(fab, "_water_level_sorted", lambda *a: sorted_rows.append(len(a[2])) or solve_sorted(*a))
+    got = fab._water_level(breaks, weights, need)
+    want = solve_sorted(breaks, weights, need)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-7)
+    assert float(got[0]) == 0.0 and torch.equal(got[-4:], breaks[-4:].amax(1))
+    assert sum(sorted_rows) >= 4  # the infeasible rows at least
+    assert sum(sorted_rows) < m if passes > 1 else sum(sorted_rows) > m // 2
 
 
 def test_fab_finds_the_minimal_perturbation_of_a_linear_model():
