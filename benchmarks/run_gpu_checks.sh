@@ -5,7 +5,8 @@
 #   2. NoFrost* and Combine train from their presets on the GPU, one short run each (issue 13);
 #   3. a short SAT-BN vs NoFrost training on cifar10-mini with clean, PGD-20 and AutoAttack
 #      results (issue 16);
-#   4. bf16-vs-fp32 attack strength, the throughput ablations, the augmentations' cost.
+#   4. bf16-vs-fp32 attack strength, AutoAttack against the official code and its floor
+#      (issue 11), the throughput ablations, the augmentations' cost.
 # Results go to OUT (default benchmarks/results), named after the card; the training runs (with
 # their checkpoints) to RUNS (default $TMPDIR/nofrost-gpu-runs), outside OUT.
 #
@@ -50,8 +51,13 @@ $PY -m nofrost report "$RUNS/nofrost-star" "$RUNS/combine" "$RUNS/sat-bn" "$RUNS
 
 if [ "$DEVICE" = cuda ]; then
   $PY benchmarks/attack_precision.py --device cuda --n 1000 --out "$OUT/attack_precision_$CARD.md"
+  $PY benchmarks/eval_throughput.py --device cuda --n 1000 --version both --out "$OUT/eval_throughput_$CARD.md"
+  $PY benchmarks/attack_floor.py --device cuda --batch 200 --out "$OUT/attack_floor_$CARD.md"
   $PY benchmarks/train_throughput.py --device cuda --ablate --rounds 2 --iters 3 --warmup 3 --out "$OUT/train_throughput_ablations_$CARD.md"
   $PY benchmarks/augment_cost.py --device cuda --out "$OUT/augment_cost_$CARD.md"
 else
   $PY benchmarks/attack_precision.py --device cpu --n 100 --out "$OUT/attack_precision_$CARD.md"
+  $PY benchmarks/eval_throughput.py --device cpu --n 16 --version both --steps 2 --queries 20 --threads 1 \
+    --out "$OUT/eval_throughput_$CARD.md"
+  $PY benchmarks/attack_floor.py --device cpu --batch 4 --rounds 1 --iters 1 --out "$OUT/attack_floor_$CARD.md"
 fi

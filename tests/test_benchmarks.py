@@ -58,6 +58,24 @@ def test_eval_throughput_times_each_of_our_attacks_through_the_callback(tmp_path
         assert set(per_attack) == {"apgd-ce", "apgd-t", "fab-t", "square"} and all(s >= 0 for s in per_attack.values())
 
 
+def test_attack_floor_multiplies_each_sub_attacks_passes_by_the_pass_cost(tmp_path):
+    out = tmp_path / "floor.md"
+    load("attack_floor").main(["--device", "cpu", "--batch", "4", "--rounds", "1", "--iters", "1", "--threads", "1",
+                               "--out", str(out)])
+    result = json.loads(out.with_suffix(".json").read_text())
+    ms = result["ms_per_pass"]
+    assert set(ms) == {f"{side} {kind}" for side in ("official", "ours") for kind in ("forward", "forward+backward")}
+    floors = {row["attack"]: row for row in result["floors_s"]}
+    assert list(floors) == ["apgd-t", "fab-t", "square"]
+    # standard AutoAttack's budgets: 9 targets x 100 steps; FAB-T checks each new point; 5,000 queries
+    fab = floors["fab-t"]
+    assert (fab["forward+backward passes"], fab["forward passes"]) == (900, 900)
+    assert fab["ours"] == pytest.approx((900 * ms["ours forward+backward"] + 900 * ms["ours forward"]) / 1000)
+    assert floors["square"]["official"] == pytest.approx(4999 * ms["official forward"] / 1000)
+    assert result["total_s"]["ours"] == pytest.approx(sum(row["ours"] for row in floors.values()))
+    assert "| **in all** |" in out.read_text()
+
+
 def test_attack_precision_compares_bf16_with_fp32_per_attack(tmp_path):
     out = tmp_path / "precision.md"
     load("attack_precision").main(["--n", "20", "--attacks", "pgd:steps=2,square:queries=10", "--threads", "1",
@@ -113,8 +131,8 @@ def test_the_prepared_gpu_checks_run_through_on_cpu(tmp_path):
     done = subprocess.run(["bash", str(script), str(tmp_path / "out")], env=env, capture_output=True, text=True,
                           timeout=600)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    assert {"train_throughput_cpu-dry-run.md", "gpu_training_cpu-dry-run.md", "attack_precision_cpu-dry-run.md"} <= {
-        p.name for p in (tmp_path / "out").iterdir()}
+    assert {"train_throughput_cpu-dry-run.md", "gpu_training_cpu-dry-run.md", "attack_precision_cpu-dry-run.md",
+            "eval_throughput_cpu-dry-run.md", "attack_floor_cpu-dry-run.md"} <= {p.name for p in (tmp_path / "out").iterdir()}
     report = (tmp_path / "out" / "gpu_training_cpu-dry-run.md").read_text()
     for row in ("NoFrost* (DeepAugment: noise2net) (nofrost-star)", "Combine w/ BN (DeepAugment: noise2net) (combine)",
                 "SAT w/ BN (sat-bn)", "NoFrost (nofrost)"):
