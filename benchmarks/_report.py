@@ -20,6 +20,25 @@ def device_name(device: torch.device) -> str:
     return f"{platform.processor() or platform.machine()}, {bf16}"
 
 
+def timing_arguments(parser, *, rounds: int) -> None:
+    """The options of every side-by-side timing benchmark: device, rounds, threads, output."""
+    parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    parser.add_argument("--rounds", type=int, default=rounds, help=f"alternating timing rounds per arm (default: {rounds})")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
+    parser.add_argument("--out", default=None, help="write the Markdown table here (and .json next to it)")
+
+
+def timing_device(args) -> torch.device:
+    """The device those options name, with the CPU threads set (and cuDNN's autotuner on, as
+    in training)."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    return device
+
+
 def publish(markdown: str, out: str | Path | None) -> None:
     """Print the result and, when ``out`` is given, write it there (folders created)."""
     print(markdown)

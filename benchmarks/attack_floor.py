@@ -33,7 +33,7 @@ import nofrost  # noqa: E402
 from nofrost.attacks._fast import fast_eval_copy  # noqa: E402
 from nofrost.data import load_dataset, stratified_subset  # noqa: E402
 
-from _report import alternate, device_name, publish  # noqa: E402
+from _report import alternate, device_name, publish, timing_arguments, timing_device  # noqa: E402
 
 # (sub-attack, forward+backward passes, forward-only passes) per robust example, standard version
 PASSES = (
@@ -61,18 +61,13 @@ def gradient_pass(model, x, y):
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    timing_arguments(parser, rounds=5)
     parser.add_argument("--model", default=str(ROOT / "tests/assets/cifar_resnet10_sat_bn"))
     parser.add_argument("--batch", type=int, default=42, help="robust examples per pass (default: 42)")
-    parser.add_argument("--rounds", type=int, default=5, help="alternating timing rounds (default: 5)")
     parser.add_argument("--iters", type=int, default=20, help="passes per arm and round (default: 20)")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
-    parser.add_argument("--out", default=None, help="write the Markdown table here (and .json next to it)")
     args = parser.parse_args(argv)
 
-    device = torch.device(args.device)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    device = timing_device(args)
     model = nofrost.load_model(args.model, device=device).eval()
     data = stratified_subset(load_dataset("cifar10-mini", "test"), args.batch)
     x = (data.images.float() / 255).to(device)

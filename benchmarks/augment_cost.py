@@ -38,7 +38,7 @@ from nofrost.data.deepaugment import CAE, EDSR, DeepAugment  # noqa: E402
 from nofrost.data.tda import tda_transform, texture_debiased_batch  # noqa: E402
 from nofrost.report.tables import Table  # noqa: E402
 
-from _report import alternate, device_name, publish, training_step  # noqa: E402
+from _report import alternate, device_name, publish, timing_arguments, timing_device, training_step  # noqa: E402
 
 PRESETS = {
     "cpu": dict(model="cifar_resnet10", norm="none", image_size=None, batch=64, steps=10),
@@ -58,23 +58,16 @@ def source_images(batch: int, size: int | None) -> torch.Tensor:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    timing_arguments(parser, rounds=3)
     parser.add_argument("--batch", type=int, help="batch size (default: 64)")
     parser.add_argument("--steps", type=int, help="PGD steps (default: 10)")
     parser.add_argument("--width", type=int, help="model.width (CIFAR models; default: the model's)")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating timing rounds per arm (default: 3)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed calls per arm first")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
-    parser.add_argument("--out", default=None, help="write the Markdown table here (and .json next to it)")
     args = parser.parse_args(argv)
 
-    device = torch.device(args.device)
+    device = timing_device(args)
     preset = PRESETS["cuda" if device.type == "cuda" else "cpu"]
     batch, steps = args.batch or preset["batch"], args.steps or preset["steps"]
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
     data = "cifar10-mini" if preset["model"].startswith("cifar") else "imagenet"
     overrides = [f"data.name={data}", f"model.name={preset['model']}", f"attack.steps={steps}", "method.name=nofrost-star",
                  f"optim.batch_size={batch}", f"runtime.device={device}", "optim.lr=0.01", "runtime.cpu_bf16=false"]

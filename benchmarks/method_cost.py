@@ -29,7 +29,7 @@ from nofrost.data.tda import texture_debiased_batch  # noqa: E402
 from nofrost.methods import method_label  # noqa: E402
 from nofrost.report.tables import Table  # noqa: E402
 
-from _report import alternate, device_name, publish, training_step  # noqa: E402
+from _report import alternate, device_name, publish, timing_arguments, timing_device, training_step  # noqa: E402
 
 # (method, model.norm, extra overrides), as scripts/ood_cpu.sh trains them.
 ARMS = (
@@ -44,18 +44,13 @@ REFERENCE = "sat", "bn"
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    timing_arguments(parser, rounds=5)
     parser.add_argument("--batch", type=int, default=128, help="batch size (default: 128)")
     parser.add_argument("--steps", type=int, default=3, help="PGD steps of the training attack (default: 3)")
-    parser.add_argument("--rounds", type=int, default=5, help="alternating timing rounds per arm (default: 5)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed steps per arm first")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
-    parser.add_argument("--out", default=None, help="write the Markdown table here (and .json next to it)")
     args = parser.parse_args(argv)
 
-    device = torch.device(args.device)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    device = timing_device(args)
     data = load_dataset("cifar10-mini", "train")
     raw = data.images[: args.batch].to(device)
     x, y = raw.float().div(255), data.targets[: args.batch].to(device)

@@ -44,7 +44,7 @@ from nofrost.data import dataset_info  # noqa: E402
 from nofrost.report.tables import Table  # noqa: E402
 from nofrost.train.loop import build_model_for  # noqa: E402
 
-from _report import alternate, device_name, publish, training_step  # noqa: E402
+from _report import alternate, device_name, publish, timing_arguments, timing_device, training_step  # noqa: E402
 
 PRESETS = {
     # A small NF model that runs a few steps per arm in well under 2 minutes on 2 CPU cores.
@@ -97,23 +97,20 @@ def reference_step(model, optimizer, x, y, *, eps: float, alpha: float, steps: i
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    timing_arguments(parser, rounds=3)
     parser.add_argument("--model", help="model name (default: cifar_resnet10 NF on cpu, nf_resnet50 on cuda)")
     parser.add_argument("--norm", help="model.norm override (default: none on cpu)")
     parser.add_argument("--image-size", type=int, help="input size (ImageNet models; default 224 on cuda)")
     parser.add_argument("--batch", type=int, help="batch size (default: 64 on cpu, 128 on cuda)")
     parser.add_argument("--steps", type=int, help="PGD steps (default: 10)")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating timing rounds per arm (default: 3)")
     parser.add_argument("--iters", type=int, default=2, help="timed steps per round (default: 2)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed steps per arm first (compile happens here)")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
     parser.add_argument("--ablate", action="store_true", help="also time our step with each speed path off")
     parser.add_argument("--compile", action="store_true",
                         help="with --ablate on CPU: also time torch.compile (each arm compiles first, ~30 s)")
-    parser.add_argument("--out", default=None, help="write the Markdown table here (and .json next to it)")
     args = parser.parse_args(argv)
 
-    device = torch.device(args.device)
+    device = timing_device(args)
     preset = PRESETS["cuda" if device.type == "cuda" else "cpu"]
     model_name = args.model or preset["model"]
     # The preset's norm belongs to the preset's model; another model keeps its own default.
@@ -122,10 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     steps = args.steps or preset["steps"]
     image_size = args.image_size or preset["image_size"]
     data = "cifar10-mini" if model_name.startswith("cifar") else "imagenet"
-    if args.threads:
-        torch.set_num_threads(args.threads)
     if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
 
