@@ -131,6 +131,22 @@ def _random_device(generator: torch.Generator | None, device: torch.device) -> t
     return generator.device if generator is not None else device
 
 
+def gaussian_like(x: Tensor, generator: torch.Generator | None) -> Tensor:
+    """Standard normal noise with x's shape, dtype and device, drawn from ``generator``."""
+    noise = torch.randn(
+        x.shape, generator=generator, device=_random_device(generator, x.device), dtype=x.dtype
+    )
+    return noise.to(x.device)
+
+
+def random_ints(
+    high: int, shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device
+) -> Tensor:
+    """Uniform ints in [0, high) of ``shape`` drawn from ``generator`` (on its device), on ``device``."""
+    ints = torch.randint(0, high, shape, generator=generator, device=_random_device(generator, device))
+    return ints.to(device)
+
+
 def uniform_like(x: Tensor, low: float, high: float, generator: torch.Generator | None) -> Tensor:
     """Uniform noise in [low, high) with x's shape, dtype and device, drawn from ``generator``."""
     u = torch.rand(

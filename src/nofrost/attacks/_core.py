@@ -17,11 +17,11 @@ import torch
 from torch import Tensor, nn
 
 from nofrost.attacks._common import (
-    _random_device,
     attack_mode,
     autocast,
     check_logits_and_labels,
     check_norm,
+    gaussian_like,
     linf_bounds,
     uniform_like,
 )
@@ -29,14 +29,6 @@ from nofrost.attacks._common import (
 # Added to norms before dividing by them, as in the authors' AutoAttack code (so a zero
 # gradient or a zero perturbation stays zero instead of becoming NaN).
 _TINY = 1e-12
-
-
-def gaussian_like(x: Tensor, generator: torch.Generator | None) -> Tensor:
-    """Standard normal noise with x's shape, dtype and device, drawn from ``generator``."""
-    noise = torch.randn(
-        x.shape, generator=generator, device=_random_device(generator, x.device), dtype=x.dtype
-    )
-    return noise.to(x.device)
 
 
 def lp_norm(v: Tensor, norm: str) -> Tensor:

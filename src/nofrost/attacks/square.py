@@ -65,10 +65,7 @@ from functools import partial
 import torch
 from torch import Tensor, nn
 
-from nofrost.attacks._common import (
-    _random_device,
-    check_positive_int,
-)
+from nofrost.attacks._common import check_positive_int, random_ints
 from nofrost.attacks._core import _TINY, Ball, run_on_correct
 from nofrost.attacks._registry import Setup, register_attack
 
@@ -111,19 +108,11 @@ def _check_p_init(p_init: object) -> float:
     return value
 
 
-def _randint(
-    high: int, shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device
-) -> Tensor:
-    """Uniform ints in [0, high) drawn from ``generator`` (on its device), moved to ``device``."""
-    draw_on = _random_device(generator, device)
-    return torch.randint(0, high, shape, generator=generator, device=draw_on).to(device)
-
-
 def _random_signs(
     shape: tuple[int, ...], generator: torch.Generator | None, like: Tensor
 ) -> Tensor:
     """Uniform ±1 of ``shape``, in ``like``'s dtype and on its device."""
-    positive = _randint(2, shape, generator, like.device).bool()
+    positive = random_ints(2, shape, generator, like.device).bool()
     one = torch.ones((), dtype=like.dtype, device=like.device)
     return torch.where(positive, one, -one)
 
@@ -211,13 +200,21 @@ def _windows(top: Tensor, left: Tensor, side: int, h: int, w: int) -> Tensor:
     return (in_rows[:, :, None] & in_cols[:, None, :])[:, None]
 
 
+def _random_corners(
+    k: int, side: int, h: int, w: int, generator: torch.Generator | None, device: torch.device
+) -> tuple[Tensor, Tensor]:
+    """One ``side × side`` window per image, its corner ``(top, left)`` uniform over all the
+    positions where it fits."""
+    top = random_ints(h - side + 1, (k,), generator, device)
+    left = random_ints(w - side + 1, (k,), generator, device)
+    return top, left
+
+
 def _random_windows(
     k: int, side: int, h: int, w: int, generator: torch.Generator | None, device: torch.device
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """One window per image, its corner uniform over all positions where it fits: the mask
-    (k, 1, h, w) and the corner ``(top, left)``."""
-    top = _randint(h - side + 1, (k,), generator, device)
-    left = _randint(w - side + 1, (k,), generator, device)
+    """:func:`_random_corners` with the windows' masks (k, 1, h, w): ``(mask, top, left)``."""
+    top, left = _random_corners(k, side, h, w, generator, device)
     return _windows(top, left, side, h, w), top, left
 
 
@@ -229,29 +226,33 @@ def _random_windows(
 def _linf_start(ball: Ball, generator: torch.Generator | None) -> Tensor:
     """Vertical stripes: one ±ε per (image, channel, column)."""
     n, c, _, w = ball.x.shape
-    stripes = _randint(2, (n, c, 1, w), generator, ball.x.device).bool()
+    stripes = random_ints(2, (n, c, 1, w), generator, ball.x.device).bool()
     return torch.where(stripes, ball.hi, ball.lo)
 
 
 def _linf_candidate(ball: Ball, best: Tensor, p: float, generator: torch.Generator | None) -> Tensor:
     """``best`` with one random window per image set to a random colour ``x ± ε`` that changes it."""
-    lo, hi = ball.lo, ball.hi
     k, c, h, w = best.shape
     device = best.device
     s = min(max(int(round(math.sqrt(p * h * w))), 1), max(min(h, w) - 1, 1))
-    window, _, _ = _random_windows(k, s, h, w, generator, device)
-
-    colour = _randint(2, (k, c, 1, 1), generator, device).bool()
+    top, left = _random_corners(k, s, h, w, generator, device)
+    colour = random_ints(2, (k, c, 1), generator, device).bool()
     # If the colour equals the window's current content, any other colour changes it
     # (x + ε and x − ε differ wherever ε > 0): flip a uniformly random non-empty set of
     # channels, which makes the colour uniform over the ones that change something.
-    flips = _randint(2 ** min(c, 30) - 1, (k,), generator, device) + 1
+    flips = random_ints(2 ** min(c, 30) - 1, (k,), generator, device) + 1
     bits = torch.arange(c, device=device).clamp(max=29)
-    flip = ((flips[:, None] >> bits) & 1).bool().view(k, c, 1, 1)
-    x_new = torch.where(window, torch.where(colour, hi, lo), best)
-    unchanged = (x_new == best).flatten(1).all(dim=1).view(k, 1, 1, 1)
-    other = torch.where(window, torch.where(colour ^ flip, hi, lo), best)
-    return torch.where(unchanged, other, x_new)
+    flip = ((flips[:, None] >> bits) & 1).bool().view(k, c, 1)
+    # Only the window's pixels are read and written (positions in each flattened h·w plane):
+    # late in the attack a window is a few pixels of the image.
+    offsets = torch.arange(s, device=device)
+    pixels = (top[:, None] + offsets)[:, :, None] * w + (left[:, None] + offsets)[:, None, :]
+    pixels = pixels.view(k, 1, s * s).expand(k, c, s * s)
+    old, hi, lo = (t.reshape(k, c, h * w).gather(2, pixels) for t in (best, ball.hi, ball.lo))
+    patch = torch.where(colour, hi, lo)
+    unchanged = (patch == old).flatten(1).all(dim=1).view(k, 1, 1)
+    patch = torch.where(unchanged, torch.where(colour ^ flip, hi, lo), patch)
+    return best.reshape(k, c, h * w).scatter(2, pixels, patch).view_as(best)
 
 
 # --------------------------------------------------------------------------------------------
@@ -308,7 +309,7 @@ def _l2_start(ball: Ball, generator: torch.Generator | None) -> Tensor:
     side = max(min(h, w) // _L2_GRID, 1)
     grid_h, grid_w = h // side, w // side
     eta = _pattern(side, x)
-    transpose = _randint(2, (n, 1, grid_h, grid_w, 1, 1), generator, x.device).bool()
+    transpose = random_ints(2, (n, 1, grid_h, grid_w, 1, 1), generator, x.device).bool()
     signs = _random_signs((n, c, grid_h, grid_w, 1, 1), generator, x)
     blocks = torch.where(transpose, eta.T, eta) * signs  # (n, c, grid_h, grid_w, side, side)
     tiled = blocks.permute(0, 1, 2, 4, 3, 5).reshape(n, c, grid_h * side, grid_w * side)
@@ -328,7 +329,7 @@ def _l2_candidate(ball: Ball, best: Tensor, p: float, generator: torch.Generator
     s = min(s + 1 - s % 2, min(h, w))  # odd, and it fits
     first, top, left = _random_windows(k, s, h, w, generator, device)
     second, _, _ = _random_windows(k, s, h, w, generator, device)
-    transpose = _randint(2, (k,), generator, device).bool()
+    transpose = random_ints(2, (k,), generator, device).bool()
     signs = _random_signs((k, c, 1, 1), generator, best)
 
     delta = best - x

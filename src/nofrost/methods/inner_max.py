@@ -24,8 +24,9 @@ from nofrost.attacks._common import (
     check_attack_inputs,
     check_positive_int,
     check_step_size,
+    gaussian_like,
 )
-from nofrost.attacks._core import Ball, gaussian_like
+from nofrost.attacks._core import Ball
 from nofrost.attacks._steepest import steepest_ascent
 from nofrost.attacks.pgd import default_step_size
 
