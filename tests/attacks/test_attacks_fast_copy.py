@@ -134,3 +134,18 @@ def test_batchnorm_after_no_convolution_becomes_its_affine_map(affine, images):
     assert isinstance(fast[2], _ChannelAffine) and type(fast[5]) is GhostBatchNorm2d
     with torch.no_grad():
         torch.testing.assert_close(fast(images), logits, rtol=1e-5, atol=1e-5)
+
+
+def test_affine_batchnorm_keeps_bf16_activations_in_bf16(images):
+    """Under bf16 autocast BatchNorm passes bf16 on; its affine replacement must too, or every
+    later layer would receive fp32 activations to cast again."""
+    model = nofrost.load_model(ASSETS / "cifar_resnet10_sat_bn")
+    with torch.no_grad():
+        fast = fast_eval_copy(model, images[:8], model(images[:8]))
+    seen = []
+    for module in fast.modules():
+        if isinstance(module, _ChannelAffine):
+            module.register_forward_hook(lambda m, args, out: seen.append(out.dtype))
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        fast(images[:4])
+    assert seen and set(seen) == {torch.bfloat16}

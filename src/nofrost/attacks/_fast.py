@@ -95,7 +95,9 @@ class _ChannelAffine(nn.Module):
         self.register_buffer("shift", shift.detach().view(1, -1, 1, 1))
 
     def forward(self, x: Tensor) -> Tensor:
-        return torch.addcmul(self.shift, x, self.scale)
+        # In x's dtype: under bf16 autocast the fp32 buffers would otherwise promote the
+        # activations back to fp32, as BatchNorm does not.
+        return torch.addcmul(self.shift.to(x.dtype), x, self.scale.to(x.dtype))
 
 
 def _batchnorm_as_affine(module: nn.Module) -> None:
