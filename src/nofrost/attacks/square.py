@@ -184,8 +184,7 @@ def _square_rows(
         improved = margin < best_margin
         best_margin = torch.where(improved, margin, best_margin)
         x_best = torch.where(improved.view(-1, 1, 1, 1), x_new, x_best)
-    else:
-        x_out[rows] = x_best
+    x_out[rows] = x_best  # after a break these rows are all written already: the same values
     # A no-op under ℓ∞ (every pixel already is a bound); under ℓ2 it absorbs the rounding of
     # the rescaling to ε.
     return ball.project(x_out)
